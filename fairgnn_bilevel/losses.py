@@ -1,0 +1,74 @@
+"""Differentiable fairness surrogates: gaps between group means of predicted probabilities.
+
+Each loss takes *logits* and applies the sigmoid exactly once (the official FairBiNN code
+applies it twice; see :class:`~fairgnn_bilevel.train.strategies.Reference` for that
+behaviour on purpose).  Groups absent from a batch are skipped, so a mini-batch holding
+one group only contributes zero, never NaN.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ['group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
+           'fairness_loss']
+
+
+def group_means(values: Tensor, groups: Tensor) -> Tensor:
+    r"""Mean of ``values`` within each group present in ``groups`` (segment means).
+
+    Args:
+        values: shape ``[n]``.
+        groups: integer group of each row, shape ``[n]``.
+
+    Returns:
+        Tensor of shape ``[g]`` with one mean per distinct group present, in sorted
+        group order.
+    """
+    present, index = torch.unique(groups, return_inverse=True)
+    sums = values.new_zeros(len(present)).index_add(0, index, values)
+    counts = torch.bincount(index, minlength=len(present)).to(values.dtype)
+    return sums / counts
+
+
+def _squared_largest_gap(probs: Tensor, groups: Tensor) -> Tensor:
+    if probs.numel() == 0:
+        return probs.sum()
+    means = group_means(probs, groups)
+    if len(means) < 2:
+        return probs.sum() * 0.0  # keeps the graph connected, contributes nothing
+    return (means.max() - means.min()).square()
+
+
+def demographic_parity_loss(logits: Tensor, groups: Tensor) -> Tensor:
+    r"""Squared largest gap of mean predicted probability between groups.
+
+    .. math::
+        \phi = \left( \max_a \bar{p}_a - \min_b \bar{p}_b \right)^2, \quad
+        \bar{p}_a = \frac{1}{|S_a|} \sum_{i \in S_a} \sigma(z_i)
+
+    Shapes:
+        logits ``[n]`` or ``[n, 1]``, groups ``[n]`` → scalar.
+    """
+    return _squared_largest_gap(torch.sigmoid(logits.reshape(-1)), groups)
+
+
+def equal_opportunity_loss(logits: Tensor, groups: Tensor, labels: Tensor) -> Tensor:
+    r"""Squared largest gap of mean predicted probability among positive rows (y = 1)."""
+    positive = labels.reshape(-1) == 1
+    return _squared_largest_gap(torch.sigmoid(logits.reshape(-1)[positive]),
+                                groups[positive])
+
+
+def fairness_loss(name: str, logits: Tensor, groups: Tensor,
+                  labels: Optional[Tensor] = None) -> Tensor:
+    """Dispatch on the configured fairness loss name (``'dp'`` or ``'eo'``)."""
+    if name == 'dp':
+        return demographic_parity_loss(logits, groups)
+    if name == 'eo':
+        if labels is None:
+            raise ValueError("the 'eo' fairness loss needs labels")
+        return equal_opportunity_loss(logits, groups, labels)
+    raise ValueError(f"unknown fairness loss {name!r}; use 'dp' or 'eo'")

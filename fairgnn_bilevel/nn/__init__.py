@@ -1,0 +1,7 @@
+"""Model layers: the fairness block (follower) and the models that hold it."""
+from .classifier import BilevelModel, FairBiNNGNN
+from .encoders import GCNEncoder, GraphEncoder, PyGEncoder, build_encoder
+from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
+
+__all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'BilevelModel',
+           'FairBiNNGNN', 'GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'build_encoder']

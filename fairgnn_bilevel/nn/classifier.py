@@ -1,0 +1,90 @@
+"""Models split for the Stackelberg game: ``encode`` (leader) → fairness block (follower) → head.
+
+A :class:`BilevelModel` exposes ``decode(hidden)`` = head(fairness_block(hidden)), so a
+training step can compute the encoder's output once and let both players reuse it: the
+follower only moves the block, which leaves the encoder's output unchanged.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Module, Parameter
+from torch_geometric.nn import MLP
+
+from .encoders import GraphEncoder, build_encoder
+from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
+
+__all__ = ['BilevelModel', 'FairBiNNGNN']
+
+
+def _head(in_channels: int, num_layers: int) -> Module:
+    """``num_layers`` Linear layers ending in one logit (activations between them)."""
+    if num_layers < 1:
+        raise ValueError(f'head_layers must be >= 1, got {num_layers}')
+    if num_layers == 1:
+        return torch.nn.Linear(in_channels, 1)
+    return MLP([in_channels] * num_layers + [1], norm=None, dropout=0.0)
+
+
+class BilevelModel(Module):
+    """Base of models whose fairness block sits between an encoder and a head."""
+
+    fairness_block: FairnessBlock
+    head: Module
+
+    def decode(self, hidden: Tensor) -> Tensor:
+        """Logits of shape ``[n]`` from encoder rows of shape ``[n, hidden]``."""
+        return self.head(self.fairness_block(hidden)).squeeze(-1)
+
+    def leader_parameters(self) -> List[Parameter]:
+        """Parameters of the accuracy player: everything but the fairness block."""
+        return leader_parameters(self)
+
+    def follower_parameters(self) -> List[Parameter]:
+        """Parameters of the fairness player: the fairness block's."""
+        return follower_parameters(self)
+
+
+class FairBiNNGNN(BilevelModel):
+    r"""Node classifier of FairBiNN: GNN encoder → :class:`FairnessBlock` → linear head.
+
+    Args:
+        in_channels (int): node features.
+        hidden_channels (int): width of encoder, block and head.
+        num_layers (int): GNN layers before the block (default: :obj:`2`).
+        encoder (str or GraphEncoder): ``'gcn'``, ``'gat'`` or an encoder instance
+            (default: :obj:`'gcn'`).
+        fairness_layers (int): Linear + activation layers in the block (default: :obj:`1`).
+        head_layers (int): Linear layers after the block (default: :obj:`1`).
+        dropout (float): dropout inside the encoder (default: :obj:`0.0`).
+        heads (int): attention heads for ``'gat'`` (default: :obj:`1`).
+
+    Shapes:
+        - **input:** :math:`(|V|, F)` features, :math:`(2, |E|)` edges
+        - **output:** :math:`(|V|)` logits of the positive class
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 2,
+                 encoder: Union[str, GraphEncoder] = 'gcn', fairness_layers: int = 1,
+                 head_layers: int = 1, dropout: float = 0.0, heads: int = 1) -> None:
+        super().__init__()
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.encoder = (encoder if isinstance(encoder, Module) else
+                        build_encoder(encoder, in_channels, hidden_channels, num_layers,
+                                      dropout, heads))
+        self.fairness_block = FairnessBlock(self.encoder.out_channels, hidden_channels,
+                                            num_layers=fairness_layers)
+        self.head = _head(hidden_channels, head_layers)
+
+    def reset_parameters(self) -> None:
+        for module in (self.encoder, self.fairness_block, self.head):
+            module.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.decode(self.encoder(x, edge_index))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, '
+                f'encoder={self.encoder}, fairness_block={self.fairness_block})')

@@ -1,0 +1,115 @@
+"""Full-graph node classification as a :class:`~fairgnn_bilevel.train.loop.Task`."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+from torch_geometric.data import Data
+
+from ..metrics import binary_report
+from ..nn.classifier import BilevelModel
+from .strategies import Strategy, TrainBatch
+
+__all__ = ['GraphTask', 'validate_graph']
+
+_MASKS = ('train_mask', 'val_mask', 'test_mask')
+
+
+def validate_graph(data: Data) -> None:
+    """Raise ``ValueError`` naming the problem if ``data`` cannot be trained on."""
+    for name in ('x', 'edge_index', 'y', 'sens') + _MASKS:
+        if getattr(data, name, None) is None:
+            raise ValueError(f'graph has no {name!r} attribute; node classification with '
+                             f'fairness needs x, edge_index, y, sens and {", ".join(_MASKS)}')
+    n = data.num_nodes
+    if torch.isnan(data.x).any():
+        rows = torch.isnan(data.x).any(1).nonzero().view(-1)
+        raise ValueError(f'x has NaN in {len(rows)} nodes (first: {rows[:5].tolist()}); '
+                         'impute or drop them first')
+    if data.edge_index.numel() and (data.edge_index.min() < 0 or data.edge_index.max() >= n):
+        raise ValueError(f'edge_index refers to nodes outside 0..{n - 1}')
+    for name in _MASKS + ('y', 'sens'):
+        if getattr(data, name).size(0) != n:
+            raise ValueError(f'{name} has {getattr(data, name).size(0)} rows but the graph '
+                             f'has {n} nodes')
+    for name in _MASKS:
+        mask = getattr(data, name)
+        if mask.dtype != torch.bool:
+            raise ValueError(f'{name} must be a boolean mask, got dtype {mask.dtype}')
+        if not mask.any():
+            raise ValueError(f'{name} selects no node')
+    for i, a in enumerate(_MASKS):
+        for b in _MASKS[i + 1:]:
+            overlap = int((getattr(data, a) & getattr(data, b)).sum())
+            if overlap:
+                raise ValueError(f'{a} and {b} overlap in {overlap} nodes; splits must be '
+                                 'disjoint (use graph_data split="stratified")')
+    used = data.train_mask | data.val_mask | data.test_mask
+    labels = torch.unique(data.y[used])
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f'y must be 0 or 1 on train/val/test nodes, found {labels.tolist()}')
+    if data.sens.is_floating_point():
+        raise ValueError('sens must hold integer group ids, got a floating-point tensor')
+    if (data.sens[used] < 0).any():
+        raise ValueError('sens is negative on some train/val/test nodes (unknown group?); '
+                         'mask those nodes out or assign them a group')
+    if len(torch.unique(data.sens[data.train_mask])) < 2:
+        raise ValueError('train_mask holds a single sensitive group; the fairness loss '
+                         'needs at least two')
+
+
+class GraphTask:
+    """One full-graph step per epoch; encoder work prepared once per graph.
+
+    For a :class:`~fairgnn_bilevel.nn.BilevelModel` with a graph encoder, each step encodes
+    only the training rows' receptive field and both players reuse it.  Any other module
+    ``model(x, edge_index) -> logits`` containing a ``FairnessBlock`` also works: its
+    "encoder rows" are the input itself and each decode runs the whole model.
+    """
+
+    def __init__(self, model: Module, data: Data) -> None:
+        validate_graph(data)
+        self.model, self.data = model, data
+        self.train_rows = data.train_mask.nonzero().view(-1)
+        self.train_labels = data.y[self.train_rows].float()
+        self.train_groups = data.sens[self.train_rows]
+        self.split_masks = {'train': data.train_mask, 'val': data.val_mask,
+                            'test': data.test_mask}
+        self._fast = isinstance(model, BilevelModel) and hasattr(model, 'encoder') and hasattr(
+            model.encoder, 'prepare')
+        if self._fast:
+            self.prepared = model.encoder.prepare(data.x, data.edge_index)
+
+    def _encode(self) -> TrainBatch:
+        hidden = self.model.encoder.encode(self.prepared, self.train_rows)
+        return TrainBatch(hidden, self.train_labels, self.train_groups)
+
+    def _encode_generic(self) -> TrainBatch:
+        return TrainBatch(self.data.x, self.train_labels, self.train_groups)
+
+    def _decode_generic(self, x: Tensor) -> Tensor:
+        return self.model(x, self.data.edge_index).view(-1)[self.train_rows]
+
+    def train_epoch(self, strategy: Strategy) -> Dict[str, float]:
+        if self._fast:
+            return strategy.step(self._encode, self.model.decode)
+        return strategy.step(self._encode_generic, self._decode_generic)
+
+    @torch.no_grad()
+    def predict_proba(self) -> Tensor:
+        """Probability of the positive class for every node (eval mode, no gradients)."""
+        was_training = self.model.training
+        self.model.eval()
+        if self._fast:
+            logits = self.model.decode(self.model.encoder.encode(self.prepared))
+        else:
+            logits = self.model(self.data.x, self.data.edge_index).view(-1)
+        self.model.train(was_training)
+        return torch.sigmoid(logits)
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        mask = self.split_masks[split]
+        return binary_report(self.data.y[mask], self.predict_proba()[mask],
+                             sensitive_features=self.data.sens[mask])

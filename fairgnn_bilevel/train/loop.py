@@ -1,0 +1,68 @@
+"""The training loop shared by graphs and tables: epochs, evaluation, selection, progress."""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Protocol
+
+import numpy as np
+import torch
+from torch.nn import Module
+from tqdm.auto import tqdm
+
+from .selection import ParetoArchive, SelectionRule
+from .strategies import Strategy
+
+__all__ = ['Task', 'LoopResult', 'run_epochs', 'seed_everything']
+
+
+class Task(Protocol):
+    """What the loop trains: a model, one epoch of steps, and metrics on a split."""
+
+    model: Module
+
+    def train_epoch(self, strategy: Strategy) -> Dict[str, float]: ...
+
+    def evaluate(self, split: str) -> Dict[str, float]: ...
+
+
+@dataclass
+class LoopResult:
+    selected_epoch: int
+    val: Dict[str, float]
+    history: List[Dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so that CPU runs repeat bit for bit."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRule,
+               eval_every: int = 1, progress: bool = True, desc: str = 'train') -> LoopResult:
+    """Train for ``epochs``, evaluate on validation every ``eval_every`` epochs, and leave
+    ``task.model`` holding the parameters of the epoch that ``rule`` selects."""
+    if epochs < 1 or eval_every < 1:
+        raise ValueError(f'epochs and eval_every must be >= 1, got {epochs} and {eval_every}')
+    archive = ParetoArchive()
+    start = time.perf_counter()
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False,
+               mininterval=0.5)
+    for epoch in bar:
+        task.model.train()
+        losses = task.train_epoch(strategy)
+        if epoch % eval_every == 0 or epoch == epochs:
+            val = task.evaluate('val')
+            archive.add({'epoch': epoch, **val}, task.model.state_dict())
+            bar.set_postfix(loss=f"{losses['task_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
+                            val_dp=f"{val['dp']:.3f}", refresh=False)
+    selected = rule.select(archive.records)
+    task.model.load_state_dict(archive.snapshot(selected))
+    record = next(r for r in archive.records if r['epoch'] == selected)
+    return LoopResult(selected_epoch=selected,
+                      val={k: v for k, v in record.items() if k != 'epoch'},
+                      history=archive.records, seconds=time.perf_counter() - start)

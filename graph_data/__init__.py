@@ -1,0 +1,5 @@
+"""Graph datasets for fair node classification: loaders, split protocols, synthetic graphs."""
+from .splits import masks_from_indices, stratified_split
+from .synthetic import fair_sbm
+
+__all__ = ['fair_sbm', 'stratified_split', 'masks_from_indices']

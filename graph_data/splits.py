@@ -1,0 +1,56 @@
+"""Train/validation/test split protocols for node classification with a sensitive attribute."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ['stratified_split', 'masks_from_indices']
+
+
+def masks_from_indices(num_nodes: int, *indices) -> Tuple[Tensor, ...]:
+    """Boolean masks of length ``num_nodes``, one per index collection."""
+    masks = []
+    for index in indices:
+        mask = torch.zeros(num_nodes, dtype=torch.bool)
+        mask[torch.as_tensor(np.asarray(index, dtype=np.int64))] = True
+        masks.append(mask)
+    return tuple(masks)
+
+
+def stratified_split(y: Tensor, sens: Tensor, *, train: float = 0.5, val: float = 0.25,
+                     seed: int = 0, labelled: Optional[Tensor] = None
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+    """Disjoint train/val/test masks, stratified by (label, sensitive group).
+
+    Within each (y, s) stratum of the labelled nodes, a seeded permutation gives
+    ``train`` of the nodes to training, ``val`` to validation and the rest to test, so each
+    split keeps the label and group proportions and no node appears twice.
+
+    Args:
+        y: labels, shape ``[n]``; nodes with ``y < 0`` are treated as unlabelled.
+        sens: sensitive groups, shape ``[n]``; nodes with ``sens < 0`` are left out.
+        train, val: fractions (``train + val < 1``; the remainder is test).
+        seed: seed of the permutation.
+        labelled: optional extra mask of usable nodes.
+    """
+    if not (0 < train < 1 and 0 < val < 1 and train + val < 1):
+        raise ValueError(f'need 0 < train, val and train + val < 1, got train={train}, val={val}')
+    usable = (y >= 0) & (sens >= 0)
+    if labelled is not None:
+        usable &= labelled
+    rng = np.random.default_rng(seed)
+    y_np, s_np = y.numpy(), sens.numpy()
+    parts = ([], [], [])
+    for label in np.unique(y_np[usable.numpy()]):
+        for group in np.unique(s_np[usable.numpy()]):
+            stratum = np.flatnonzero(usable.numpy() & (y_np == label) & (s_np == group))
+            stratum = rng.permutation(stratum)
+            n_train = int(round(train * len(stratum)))
+            n_val = int(round(val * len(stratum)))
+            parts[0].append(stratum[:n_train])
+            parts[1].append(stratum[n_train:n_train + n_val])
+            parts[2].append(stratum[n_train + n_val:])
+    return masks_from_indices(len(y), *(np.concatenate(p) for p in parts))
