@@ -51,7 +51,7 @@ def build_model(config: Config, in_channels: int) -> FairBiNNGNN:
     m = config.model
     return FairBiNNGNN(in_channels, m.hidden, num_layers=m.num_layers, encoder=m.encoder,
                        fairness_layers=m.fairness_layers, head_layers=m.head_layers,
-                       dropout=m.dropout, heads=m.heads)
+                       dropout=m.dropout, heads=m.heads, fairness_act=m.fairness_act)
 
 
 def _device(name: str) -> torch.device:

@@ -36,18 +36,19 @@ class ModelConfig:
     head_layers: int = 1
     dropout: float = 0.0
     heads: int = 1
+    fairness_act: str = 'relu'
 
 
 @dataclass
 class TrainConfig:
     method: str = 'bilevel'
-    epochs: int = 300
+    epochs: int = 200
     leader_lr: float = 1e-2
-    follower_lr: float = 1e-3
+    follower_lr: float = 1e-2
     eta: float = 100.0
     lam: float = 1.0
     follower_steps: int = 1
-    hypergradient: str = 'first_order'
+    hypergradient: str = 'unrolled'
     fairness: str = 'dp'
     weight_decay: float = 1e-5
     eval_every: int = 1

@@ -19,8 +19,8 @@ __all__ = ['fair_sbm']
 
 
 def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 10.0,
-             minority: float = 0.4, label_gap: float = 0.3, sens_homophily: float = 4.0,
-             label_homophily: float = 2.0, label_signal: float = 0.4,
+             minority: float = 0.4, label_gap: float = 0.1, sens_homophily: float = 4.0,
+             label_homophily: float = 2.0, label_signal: float = 0.6,
              sens_signal: float = 1.0, informative: int = 4, train: float = 0.5,
              val: float = 0.25, seed: int = 0) -> Data:
     """Generate the graph.

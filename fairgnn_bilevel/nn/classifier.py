@@ -60,6 +60,7 @@ class FairBiNNGNN(BilevelModel):
         head_layers (int): Linear layers after the block (default: :obj:`1`).
         dropout (float): dropout inside the encoder (default: :obj:`0.0`).
         heads (int): attention heads for ``'gat'`` (default: :obj:`1`).
+        fairness_act (str): activation of the fairness block (default: :obj:`'relu'`).
 
     Shapes:
         - **input:** :math:`(|V|, F)` features, :math:`(2, |E|)` edges
@@ -68,14 +69,15 @@ class FairBiNNGNN(BilevelModel):
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 2,
                  encoder: Union[str, GraphEncoder] = 'gcn', fairness_layers: int = 1,
-                 head_layers: int = 1, dropout: float = 0.0, heads: int = 1) -> None:
+                 head_layers: int = 1, dropout: float = 0.0, heads: int = 1,
+                 fairness_act: str = 'relu') -> None:
         super().__init__()
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.encoder = (encoder if isinstance(encoder, Module) else
                         build_encoder(encoder, in_channels, hidden_channels, num_layers,
                                       dropout, heads))
         self.fairness_block = FairnessBlock(self.encoder.out_channels, hidden_channels,
-                                            num_layers=fairness_layers)
+                                            num_layers=fairness_layers, act=fairness_act)
         self.head = _head(hidden_channels, head_layers)
 
     def reset_parameters(self) -> None:

@@ -183,7 +183,7 @@ class Bilevel(Strategy):
             phi, f, leader_grads = self._unrolled(batch, decode)
         _set_grads(self.leader, leader_grads)
         self.leader_optimizer.step()
-        return {"task_loss": float(f.detach()), "fairness_loss": float(phi.detach())}
+        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
 
     def _follower_first_order(self, batch: TrainBatch, decode: Decode) -> Tensor:
         # The follower never moves the leader: its loss sees the encoder rows detached and
@@ -234,7 +234,7 @@ class Reference(Bilevel):
         f = task_loss(decode(batch.hidden), batch.labels)
         f.backward()                      # accumulates onto the fairness gradients
         self.leader_optimizer.step()
-        return {"task_loss": float(f.detach()), "fairness_loss": float(phi.detach())}
+        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
 
 
 def make_strategy(method: str, model: Module, *, leader_lr: float, follower_lr: float,
