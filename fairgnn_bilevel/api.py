@@ -60,14 +60,15 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def fit(data: Data, *, method: str = 'bilevel', config: Optional[Config | Dict[str, Any]] = None,
+def fit(data: Data, *, method: Optional[str] = None, config: Optional[Config | Dict[str, Any]] = None,
         model: Optional[Module] = None, progress: bool = False, **overrides: Any) -> FitResult:
     """Train a FairBiNN node classifier on ``data`` and evaluate it at the selected epoch.
 
     Args:
         data: PyG ``Data`` with ``x``, ``edge_index``, ``y`` (0/1), ``sens`` (integer groups)
             and disjoint, non-empty boolean ``train_mask``, ``val_mask``, ``test_mask``.
-        method: ``'vanilla'``, ``'lagrangian'``, ``'bilevel'`` or ``'reference'``.
+        method: ``'vanilla'``, ``'lagrangian'``, ``'bilevel'`` or ``'reference'``
+            (default: ``config.train.method``, which defaults to ``'bilevel'``).
         config: a :class:`Config` or mapping; ``overrides`` are ``key=value`` on top of it
             (bare names such as ``eta=100`` or dotted ones such as ``model.hidden=32``).
         model: optional module of your own containing a ``FairnessBlock``; by default a

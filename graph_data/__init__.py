@@ -2,4 +2,6 @@
 from .splits import masks_from_indices, stratified_split
 from .synthetic import fair_sbm
 
-__all__ = ['fair_sbm', 'stratified_split', 'masks_from_indices']
+DATASETS: tuple = ()
+
+__all__ = ['fair_sbm', 'stratified_split', 'masks_from_indices', 'DATASETS']

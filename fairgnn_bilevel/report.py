@@ -1,0 +1,55 @@
+"""Reporting: mean ± std tables over seeds and the ``results.json`` run records."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence
+
+import numpy as np
+
+__all__ = ['METRICS', 'summarize', 'format_table', 'write_json', 'read_runs']
+
+METRICS = (('acc', 'ACC'), ('auc', 'AUC'), ('dp', 'ΔDP'), ('eo', 'ΔEO'))
+
+
+def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) -> List[dict]:
+    """Group runs by ``key`` and give mean and std (sample, ddof=1) of each test metric."""
+    groups: Dict[tuple, List[dict]] = {}
+    for run in runs:
+        groups.setdefault(tuple(run[k] for k in key), []).append(run)
+    rows = []
+    for values, members in groups.items():
+        row = dict(zip(key, values), runs=len(members))
+        for metric, _ in METRICS:
+            data = np.array([m['test'][metric] for m in members], dtype=float)
+            row[metric] = (float(data.mean()), float(data.std(ddof=1)) if len(data) > 1 else 0.0)
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: Sequence[dict], label: str = 'method') -> str:
+    """A Markdown table of ``rows`` from :func:`summarize`, metrics in percent."""
+    header = f'| {label} | runs | ' + ' | '.join(name for _, name in METRICS) + ' |'
+    lines = [header, '|' + '---|' * (len(METRICS) + 2)]
+    for row in rows:
+        cells = [f'{100 * row[m][0]:.2f} ± {100 * row[m][1]:.2f}' for m, _ in METRICS]
+        lines.append(f'| {row[label]} | {row["runs"]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def write_json(path: str | Path, payload) -> None:
+    """Write JSON atomically (temp file + rename), so an interruption never truncates it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
+    with os.fdopen(fd, 'w') as handle:
+        json.dump(payload, handle, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def read_runs(path: str | Path) -> List[dict]:
+    """The run records of a ``results.json`` (empty if the file does not exist)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else []
