@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch_geometric.nn import GCNConv
+
+from fairgnn_bilevel.nn import FairBiNNGNN, GCNEncoder
+from fairgnn_bilevel.nn.propagation import normalized_adjacency, restrict_rows
+
+# a path 0-1-2-3 (both directions)
+EDGES = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+
+
+def test_normalized_adjacency_by_hand():
+    adj = normalized_adjacency(EDGES, 4).to_dense()
+    deg = torch.tensor([2.0, 3.0, 3.0, 2.0])  # with self-loops
+    expected = torch.zeros(4, 4)
+    for i, j in [(0, 0), (1, 1), (2, 2), (3, 3), (0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]:
+        expected[i, j] = 1 / (deg[i] * deg[j]).sqrt()
+    assert torch.allclose(adj, expected)
+
+
+def test_restrict_rows():
+    adj = normalized_adjacency(EDGES, 4)
+    sub, cols = restrict_rows(adj, torch.tensor([0, 3]))
+    assert cols.tolist() == [0, 1, 2, 3]
+    assert torch.allclose(sub.to_dense(), adj.to_dense()[[0, 3]])
+    sub, cols = restrict_rows(adj, torch.tensor([1]))
+    assert cols.tolist() == [0, 1, 2]
+    assert torch.allclose(sub.to_dense(), adj.to_dense()[1, :3][None])
+
+
+def test_gcn_encoder_matches_pyg_gcnconv():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    encoder = GCNEncoder(3, 5, num_layers=2)
+    convs = [GCNConv(3, 5), GCNConv(5, 5)]
+    for conv, lin, bias in zip(convs, encoder.lins, encoder.biases):
+        conv.lin.weight.data.copy_(lin.weight)
+        conv.bias.data.copy_(bias)
+    expected = convs[1](convs[0](x, EDGES).relu(), EDGES).relu()
+    assert torch.allclose(encoder(x, EDGES), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize('num_layers', [1, 2, 3])
+def test_receptive_field_rows_are_exact(num_layers):
+    torch.manual_seed(1)
+    n = 60
+    edge_index = torch.randint(0, n, (2, 150))
+    x = torch.randn(n, 6)
+    encoder = GCNEncoder(6, 8, num_layers=num_layers)
+    prepared = encoder.prepare(x, edge_index)
+    rows = torch.tensor([3, 17, 42])
+    assert torch.allclose(encoder.encode(prepared, rows), encoder.encode(prepared)[rows],
+                          atol=1e-6)
+
+
+def test_classifier_repr_and_gat():
+    model = FairBiNNGNN(6, 8, encoder='gat', heads=2)
+    assert 'GAT' in repr(model) and 'FairnessBlock' in repr(model)
+    out = model(torch.randn(10, 6), torch.randint(0, 10, (2, 30)))
+    assert out.shape == (10,)
+    with pytest.raises(ValueError, match='unknown encoder'):
+        FairBiNNGNN(6, 8, encoder='sage')

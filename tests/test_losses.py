@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import torch
+
+from fairgnn_bilevel.losses import (demographic_parity_loss, equal_opportunity_loss,
+                                    fairness_loss, group_means)
+
+
+def test_dp_loss_is_squared_gap_of_sigmoid_means():
+    logits = torch.tensor([2.0, -1.0, 0.5, 0.0, 3.0])
+    groups = torch.tensor([0, 0, 1, 1, 1])
+    p = 1 / (1 + np.exp(-logits.numpy()))
+    expected = (p[:2].mean() - p[2:].mean()) ** 2   # sigmoid applied once
+    assert demographic_parity_loss(logits, groups).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_multi_group_uses_largest_gap():
+    logits = torch.randn(60, generator=torch.Generator().manual_seed(0))
+    groups = torch.arange(60) % 3
+    means = [torch.sigmoid(logits[groups == g]).mean().item() for g in range(3)]
+    assert demographic_parity_loss(logits, groups).item() == pytest.approx(
+        (max(means) - min(means)) ** 2, rel=1e-5)
+
+
+def test_absent_group_contributes_zero_not_nan():
+    logits = torch.randn(5, requires_grad=True)
+    loss = demographic_parity_loss(logits, torch.zeros(5, dtype=torch.long))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(logits.grad).all()
+    empty = equal_opportunity_loss(logits, torch.tensor([0, 1, 0, 1, 0]), torch.zeros(5))
+    assert empty.item() == 0.0
+
+
+def test_eo_loss_only_sees_positives():
+    logits = torch.tensor([1.0, -1.0, 5.0, -5.0])
+    groups = torch.tensor([0, 1, 0, 1])
+    labels = torch.tensor([1, 1, 0, 0])
+    p = torch.sigmoid(logits[:2])
+    assert equal_opportunity_loss(logits, groups, labels).item() == pytest.approx(
+        ((p[0] - p[1]) ** 2).item())
+    assert fairness_loss('eo', logits, groups, labels) == equal_opportunity_loss(
+        logits, groups, labels)
+    with pytest.raises(ValueError, match='unknown fairness loss'):
+        fairness_loss('xx', logits, groups)
+
+
+def test_group_means_gradient_matches_finite_differences():
+    values = torch.rand(7, dtype=torch.double, requires_grad=True)
+    groups = torch.tensor([0, 1, 1, 2, 2, 2, 0])
+    assert torch.autograd.gradcheck(lambda v: group_means(v, groups), (values,))

@@ -1,0 +1,121 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from fairlearn import metrics as fl
+from scipy.stats import mannwhitneyu
+from sklearn.metrics import accuracy_score
+
+from fairgnn_bilevel.metrics import (accuracy, binary_report, demographic_parity_difference,
+                                     equal_opportunity_difference, equalized_odds_difference,
+                                     roc_auc)
+
+# fmt: off
+Y_TRUE = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 1])
+Y_PRED = np.array([1, 0, 0, 1, 1, 0, 1, 1, 1, 0])
+GROUPS = np.array(['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b', 'b', 'b'])
+# fmt: on
+
+
+def random_case(seed, n_groups, n=400):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, n_groups, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = (rng.random(n) < 0.3 + 0.1 * groups).astype(int)
+    return y_true, y_pred, groups
+
+
+def test_hand_computed_two_groups():
+    # group a: predictions 1,0,0,1 -> rate 1/2; group b: 1,0,1,1,1,0 -> rate 4/6
+    assert demographic_parity_difference(Y_PRED, sensitive_features=GROUPS) == pytest.approx(
+        4 / 6 - 1 / 2)
+    # positives: a rows 0,2,3 -> preds 1,0,1 (2/3); b rows 6,8,9 -> preds 1,1,0 (2/3)
+    assert equal_opportunity_difference(Y_TRUE, Y_PRED, sensitive_features=GROUPS) == 0.0
+    # negatives: a row 1 -> pred 0 (FPR 0); b rows 4,5,7 -> 1,0,1 (FPR 2/3)
+    assert equalized_odds_difference(Y_TRUE, Y_PRED, sensitive_features=GROUPS) == \
+        pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize('seed,n_groups', itertools.product(range(5), [2, 3, 5]))
+def test_against_fairlearn(seed, n_groups):
+    y_true, y_pred, groups = random_case(seed, n_groups)
+    assert demographic_parity_difference(y_pred, sensitive_features=groups) == pytest.approx(
+        fl.demographic_parity_difference(y_true, y_pred, sensitive_features=groups))
+    assert equal_opportunity_difference(y_true, y_pred, sensitive_features=groups) == \
+        pytest.approx(fl.equal_opportunity_difference(y_true, y_pred,
+                                                      sensitive_features=groups))
+    assert equalized_odds_difference(y_true, y_pred, sensitive_features=groups) == \
+        pytest.approx(fl.equalized_odds_difference(y_true, y_pred, sensitive_features=groups))
+    assert accuracy(y_true, y_pred) == pytest.approx(accuracy_score(y_true, y_pred))
+
+
+def test_soft_variants_are_gaps_of_mean_probabilities():
+    rng = np.random.default_rng(0)
+    prob = rng.random(300)
+    groups = rng.integers(0, 3, 300)
+    y_true = rng.integers(0, 2, 300)
+    means = [prob[groups == g].mean() for g in range(3)]
+    assert demographic_parity_difference(prob, sensitive_features=groups) == pytest.approx(
+        max(means) - min(means))
+    tprs = [prob[(groups == g) & (y_true == 1)].mean() for g in range(3)]
+    assert equal_opportunity_difference(y_true, prob, sensitive_features=groups) == \
+        pytest.approx(max(tprs) - min(tprs))
+    # the hard metric of thresholded probabilities differs from the soft one
+    hard = demographic_parity_difference((prob > 0.5).astype(int), sensitive_features=groups)
+    assert hard != pytest.approx(max(means) - min(means))
+
+
+def test_torch_inputs_match_numpy():
+    y_true, y_pred, groups = random_case(1, 3)
+    expected = equal_opportunity_difference(y_true, y_pred, sensitive_features=groups)
+    got = equal_opportunity_difference(torch.tensor(y_true), torch.tensor(y_pred),
+                                       sensitive_features=torch.tensor(groups))
+    assert got == pytest.approx(expected)
+
+
+def test_roc_auc_matches_mann_whitney():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    score = rng.random(200) + 0.3 * y
+    u = mannwhitneyu(score[y == 1], score[y == 0]).statistic
+    assert roc_auc(y, score) == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()))
+
+
+def test_binary_report_thresholds_at_half():
+    y = np.array([1, 0, 1, 0])
+    prob = np.array([0.9, 0.4, 0.6, 0.7])
+    sens = np.array([0, 0, 1, 1])
+    report = binary_report(y, prob, sensitive_features=sens)
+    assert report['acc'] == 0.75
+    assert report['dp'] == pytest.approx(0.5)   # group 0: 1/2, group 1: 2/2
+    assert report['eo'] == 0.0
+
+
+def test_group_without_positives_is_named():
+    y_true = np.array([1, 1, 0, 0])
+    y_pred = np.array([1, 0, 1, 0])
+    groups = np.array([0, 0, 7, 7])
+    with pytest.raises(ValueError, match="group 7 has no positive labels"):
+        equal_opportunity_difference(y_true, y_pred, sensitive_features=groups)
+
+
+def test_requested_group_with_no_members_is_named():
+    with pytest.raises(ValueError, match="group 2 has no rows"):
+        demographic_parity_difference([1, 0], sensitive_features=[0, 1], groups=[0, 1, 2])
+
+
+@pytest.mark.parametrize('bad,match', [
+    (dict(y_pred=[0.5, np.nan], sensitive_features=[0, 1]), 'NaN'),
+    (dict(y_pred=[2.0, 0.0], sensitive_features=[0, 1]), 'probabilities'),
+    (dict(y_pred=[1, 0], sensitive_features=[0, 0]), 'at least two'),
+    (dict(y_pred=[1, 0, 1], sensitive_features=[0, 1]), 'rows'),
+])
+def test_bad_inputs(bad, match):
+    with pytest.raises(ValueError, match=match):
+        demographic_parity_difference(bad.pop('y_pred'), **bad)
+
+
+def test_non_binary_labels_rejected():
+    with pytest.raises(ValueError, match='binary'):
+        equal_opportunity_difference([0, 2], [0, 1], sensitive_features=[0, 1])

@@ -1,0 +1,49 @@
+import random
+
+import pytest
+
+from fairgnn_bilevel.train.selection import ParetoArchive, SelectionRule, dominates
+
+
+def rec(epoch, acc, auc, dp, eo):
+    return dict(epoch=epoch, acc=acc, auc=auc, dp=dp, eo=eo)
+
+
+RECORDS = [
+    rec(1, 0.60, 0.70, 0.00, 0.00),   # constant-ish predictor: fair but inaccurate
+    rec(2, 0.80, 0.85, 0.10, 0.05),
+    rec(3, 0.795, 0.84, 0.02, 0.03),
+    rec(4, 0.81, 0.86, 0.20, 0.10),
+    rec(5, 0.75, 0.80, 0.01, 0.01),
+]
+
+
+def test_rules_by_hand():
+    assert SelectionRule('best_acc').select(RECORDS) == 4
+    assert SelectionRule('tolerance', acc_tolerance=0.02).select(RECORDS) == 3
+    assert SelectionRule('tolerance', acc_tolerance=0.0).select(RECORDS) == 4
+    assert SelectionRule('fairgnn', min_acc=0.7, min_auc=0.7).select(RECORDS) == 5
+    assert SelectionRule('fairgnn', min_acc=0.99).select(RECORDS) == 4  # falls back
+    # front on (acc, dp): 1, 3, 5, 2?, 4 -> acc-dp: .60, .775, .74, .70, .61
+    assert SelectionRule('pareto').select(RECORDS) == 3
+    with pytest.raises(ValueError, match='unknown selection rule'):
+        SelectionRule('latest')
+
+
+def test_dominance():
+    assert dominates(RECORDS[2], rec(9, 0.79, 0.84, 0.02, 0.03))
+    assert not dominates(RECORDS[2], RECORDS[2])
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_archive_keeps_every_possible_winner(seed):
+    rng = random.Random(seed)
+    archive = ParetoArchive()
+    for epoch in range(1, 200):
+        r = rec(epoch, *(round(rng.random(), 2) for _ in range(4)))  # rounding makes ties
+        archive.add(r, {'epoch': epoch})
+    for rule in [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
+                 SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto')]:
+        winner = rule.select(archive.records)
+        assert archive.snapshot(winner) == {'epoch': winner}
+    assert len(archive) < 199
