@@ -43,6 +43,9 @@ def _train(args: argparse.Namespace) -> int:
     runs = run_seeds(config, args.seeds, out, progress=not args.no_progress)
     print(f'{config.data.name}: test metrics (%), mean ± std over {args.seeds} seed(s); '
           f'selection: {runs[0]["selection"]}')
+    if runs[0].get('val_is_test'):
+        print('note: this split has validation = test (FairGNN protocol on NBA), so model '
+              'selection saw test labels; use --set data.split=stratified for a leak-free one')
     print(format_table(summarize(runs)))
     print(f'runs written to {out / "results.json"}')
     return 0

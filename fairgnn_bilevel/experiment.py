@@ -65,8 +65,9 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *, progress: bool
             'dataset': config.data.name, 'method': config.train.method, 'seed': seed,
             'selected_epoch': result.selected_epoch, 'test': result.test, 'val': result.val,
             'seconds': round(result.seconds, 3), 'selection': result.selection,
-            'split': config.data.split if config.data.name != 'synthetic' else 'stratified',
-            'sens_in_features': config.data.sens_in_features, 'config_hash': digest,
+            'split': data.get('split', 'stratified'),
+            'sens_in_features': bool(data.get('sens_in_features', False)),
+            'val_is_test': bool(data.get('val_is_test', False)), 'config_hash': digest,
             'config': config.to_dict(),
         })
         if path is not None:

@@ -1,7 +1,59 @@
 """Graph datasets for fair node classification: loaders, split protocols, synthetic graphs."""
-from .splits import masks_from_indices, stratified_split
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Type
+
+from torch_geometric.data import Data
+
+from .datasets import NBA, FairGNNDataset, PokecN, PokecZ, cache_dir
+from .splits import fairgnn_split, masks_from_indices, stratified_split
 from .synthetic import fair_sbm
 
-DATASETS: tuple = ()
+DATASETS: Dict[str, Type[FairGNNDataset]] = {'pokec_z': PokecZ, 'pokec_n': PokecN, 'nba': NBA}
+SPLITS = ('fairgnn', 'stratified')
 
-__all__ = ['fair_sbm', 'stratified_split', 'masks_from_indices', 'DATASETS']
+__all__ = ['load_dataset', 'DATASETS', 'SPLITS', 'PokecZ', 'PokecN', 'NBA', 'FairGNNDataset',
+           'fair_sbm', 'fairgnn_split', 'stratified_split', 'masks_from_indices', 'cache_dir']
+
+
+def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: int = 20,
+                 sens_in_features: bool = False, train: float = 0.5, val: float = 0.25,
+                 download: bool = False, verify: bool = True,
+                 drop_unknown_edges: bool = False) -> Data:
+    """Load ``name`` (``pokec_z``, ``pokec_n``, ``nba``) from the raw files in ``root``.
+
+    Args:
+        split: ``'fairgnn'`` — the FairGNN protocol, index for index (on NBA val = test,
+            flagged by ``data.val_is_test``); or ``'stratified'`` — disjoint train/val/test
+            stratified by label and sensitive group, fractions ``train``/``val``.
+        seed: split seed (FairGNN uses 20).
+        sens_in_features: keep the sensitive column inside ``x`` (FairGNN does).
+        download, verify, drop_unknown_edges: see :class:`FairGNNDataset`.
+
+    Returns:
+        ``Data`` with ``x``, ``edge_index``, ``y``, ``sens``, the three masks, and the plain
+        attributes ``split``, ``sens_in_features`` and ``val_is_test`` recording the choices.
+    """
+    key = name.lower().replace('-', '_')
+    if key not in DATASETS:
+        raise ValueError(f'unknown dataset {name!r}; use one of {", ".join(DATASETS)}')
+    cls = DATASETS[key]
+    data = cls(root, download=download, verify=verify,
+               drop_unknown_edges=drop_unknown_edges)[0].clone()
+    column = int(data.sens_column)
+    del data.sens_column
+    if not sens_in_features:
+        keep = [i for i in range(data.num_features) if i != column]
+        data.x = data.x[:, keep]
+    if split == 'fairgnn':
+        data.train_mask, data.val_mask, data.test_mask = fairgnn_split(
+            data.y, data.sens, seed=seed, label_number=cls.label_number, test_idx=cls.test_idx)
+    elif split == 'stratified':
+        data.train_mask, data.val_mask, data.test_mask = stratified_split(
+            data.y, data.sens, train=train, val=val, seed=seed)
+    else:
+        raise ValueError(f'unknown split {split!r}; use one of {", ".join(SPLITS)}')
+    data.split, data.sens_in_features = split, sens_in_features
+    data.val_is_test = bool(split == 'fairgnn' and cls.test_idx)
+    return data

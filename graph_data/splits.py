@@ -54,3 +54,29 @@ def stratified_split(y: Tensor, sens: Tensor, *, train: float = 0.5, val: float 
             parts[1].append(stratum[n_train:n_train + n_val])
             parts[2].append(stratum[n_train + n_val:])
     return masks_from_indices(len(y), *(np.concatenate(p) for p in parts))
+
+
+def fairgnn_split(labels: Tensor, sens: Tensor, *, seed: int = 20, label_number: int = 500,
+                  test_idx: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
+    """The FairGNN protocol (``EnyanDai/FairGNN`` ``load_pokec``), index for index.
+
+    Labelled nodes (``y >= 0``) in file order are shuffled by Python's ``random.seed(seed)``
+    shuffle; train = the first ``min(50 %, label_number)``, val = 50–75 %, test = 75–100 %
+    restricted to nodes with a known sensitive value (``sens >= 0``).  With ``test_idx``
+    (NBA), test = every labelled node after the first ``label_number`` and **val = test**,
+    so selecting on validation then selects on test labels.
+    """
+    import random
+    label_idx = np.where(labels.numpy() >= 0)[0]
+    random.seed(seed)
+    random.shuffle(label_idx)
+    n = len(label_idx)
+    train = label_idx[:min(int(0.5 * n), label_number)]
+    val = label_idx[int(0.5 * n):int(0.75 * n)]
+    test = label_idx[label_number:] if test_idx else label_idx[int(0.75 * n):]
+    if test_idx:
+        val = test
+    test = test[sens.numpy()[test] >= 0]
+    if test_idx:
+        val = test
+    return masks_from_indices(len(labels), train, val, test)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -16,6 +18,22 @@ def tiny_graph(n: int = 40, features: int = 5, seed: int = 0, dtype=torch.float3
     train, val, test = stratified_split(y, sens, seed=seed)
     return Data(x=x, edge_index=edge_index, y=y, sens=sens, train_mask=train, val_mask=val,
                 test_mask=test)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    # processed datasets go to a per-test cache, never to the user's ~/.cache
+    monkeypatch.setenv('FAIRGNN_BILEVEL_CACHE', str(tmp_path / 'cache'))
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f'{path} is absent: the shared raw data lives beside the project checkout')
+    return path
 
 
 @pytest.fixture

@@ -1,0 +1,263 @@
+"""The fair-graph benchmark datasets as PyG ``InMemoryDataset`` s, read from any folder.
+
+Raw files stay where the user keeps them (``root``, which may be read-only); processed
+tensors go to a cache outside it: ``$FAIRGNN_BILEVEL_CACHE`` or the user cache dir.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import os.path as osp
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch_geometric.data import Data, InMemoryDataset, download_url
+from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
+
+from .fairgnn_format import read_fairgnn
+
+__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir', 'sha256']
+
+_FAIRGNN = ('https://raw.githubusercontent.com/EnyanDai/FairGNN/'
+            '13cdca7627d7779a2396299cdc8edd3a790db7cc/dataset')
+
+
+def cache_dir() -> Path:
+    """Where processed tensors are cached: ``$FAIRGNN_BILEVEL_CACHE`` or ``~/.cache/...``."""
+    env = os.environ.get('FAIRGNN_BILEVEL_CACHE')
+    if env:
+        return Path(env)
+    base = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
+    return Path(base) / 'fairgnn_bilevel'
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    # PyG's download_url opens the URL without a timeout; offline it must fail, not hang.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+class FairGNNDataset(InMemoryDataset):
+    r"""Base class of datasets in the FairGNN raw format (see :mod:`graph_data.fairgnn_format`).
+
+    ``process`` builds a ``Data`` with ``x`` (every column but ``user_id`` and the label,
+    the sensitive column included at index ``sens_column``), ``edge_index`` (symmetric, no
+    duplicates, no self-loops: GCN normalisation adds them), ``y`` (labels > 1 become 1,
+    −1 = unlabelled) and ``sens`` (values > 0 become 1, −1 = unknown).
+
+    Args:
+        root: folder holding the raw files (read only; nothing is written there).
+        download: fetch missing raw files from :attr:`url` (checked against
+            :attr:`sha256` where known) into ``root``.
+        verify: check found files against the known sha256 too.
+        drop_unknown_edges: drop edges naming unknown user ids instead of raising.
+        force_reload: rebuild the processed cache.
+    """
+
+    url: str
+    nodes_file: str
+    edges_file: str
+    label: str
+    sens_attr: str
+    checksums: Dict[str, str] = {}
+    label_number: int = 500
+    sens_number: int = 200
+    test_idx: bool = False
+    minmax: bool = False
+
+    def __init__(self, root: str | Path, transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None, *, download: bool = False,
+                 verify: bool = True, drop_unknown_edges: bool = False,
+                 force_reload: bool = False) -> None:
+        self.source = Path(root).expanduser().resolve()
+        self.allow_download, self.verify = download, verify
+        self.drop_unknown_edges = drop_unknown_edges
+        self._check_raw_files()
+        digests = {name: sha256(self.source / name) for name in self.raw_file_names}
+        self._verify(digests)
+        marker = Path(self.processed_dir) / 'raw_sha256.json'
+        if marker.is_file() and json.loads(marker.read_text()) != digests:
+            force_reload = True
+        super().__init__(str(self.source), transform, pre_transform, force_reload=force_reload,
+                         log=False)
+        marker.write_text(json.dumps(digests))
+        self.load(self.processed_paths[0])
+
+    @property
+    def raw_dir(self) -> str:
+        return str(self.source)
+
+    @property
+    def processed_dir(self) -> str:
+        key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
+        options = 'drop' if self.drop_unknown_edges else 'strict'
+        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}')
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        return [self.nodes_file, self.edges_file]
+
+    @property
+    def processed_file_names(self) -> str:
+        return 'data.pt'
+
+    def _missing(self) -> List[str]:
+        return [name for name in self.raw_file_names if not (self.source / name).is_file()]
+
+    def _check_raw_files(self) -> None:
+        missing = self._missing()
+        if missing and self.allow_download:
+            self.download()
+            missing = self._missing()
+        if missing:
+            urls = ', '.join(f'{self.url}/{name}' for name in missing)
+            raise FileNotFoundError(
+                f'{self.__class__.__name__}: raw file(s) {", ".join(missing)} not found in '
+                f'{self.source}; put them there (canonical: {urls}) or pass download=True')
+
+    def _verify(self, digests: Dict[str, str]) -> None:
+        if not self.verify:
+            return
+        for name, digest in digests.items():
+            expected = self.checksums.get(name)
+            if expected is not None and digest != expected:
+                raise ValueError(f'{self.source / name}: sha256 {digest[:16]}… differs from the '
+                                 f'canonical {expected[:16]}…; replace the file or pass '
+                                 'verify=False to use it anyway')
+
+    def download(self) -> None:
+        self.source.mkdir(parents=True, exist_ok=True)
+        for name in self._missing():
+            path = self.source / name
+            try:
+                with _socket_timeout(30):
+                    download_url(f'{self.url}/{name}', str(self.source), log=False)
+            except OSError as error:
+                path.unlink(missing_ok=True)
+                raise FileNotFoundError(f'{self.__class__.__name__}: could not download '
+                                        f'{self.url}/{name} ({error}); are you offline? Put the '
+                                        f'file in {self.source} by hand') from None
+            expected = self.checksums.get(name)
+            if expected is not None and sha256(path) != expected:
+                got = sha256(path)
+                path.unlink()
+                raise ValueError(f'{self.url}/{name}: downloaded file has sha256 {got[:16]}…, '
+                                 f'expected {expected[:16]}…; the file was not kept')
+
+    def process(self) -> None:
+        raw = read_fairgnn(self.source / self.nodes_file, self.source / self.edges_file,
+                           label=self.label, sens=self.sens_attr,
+                           drop_unknown_edges=self.drop_unknown_edges)
+        x = torch.from_numpy(raw.features)
+        if self.minmax:  # FairGNN's feature_norm: each column to [-1, 1]
+            low, high = x.min(0).values, x.max(0).values
+            x = 2 * (x - low) / (high - low).clamp_min(1e-12) - 1
+        n = len(raw.labels)
+        edge_index = torch.from_numpy(raw.edges)
+        edge_index, _ = remove_self_loops(edge_index)
+        edge_index = coalesce(to_undirected(edge_index, num_nodes=n), num_nodes=n)
+        labels = torch.from_numpy(np.where(raw.labels > 1, 1, raw.labels))
+        sens = torch.from_numpy(np.where(raw.sens > 0, 1, raw.sens))
+        data = Data(x=x, edge_index=edge_index, y=labels, sens=sens,
+                    sens_column=torch.tensor([raw.feature_names.index(self.sens_attr)]))
+        if self.pre_transform is not None:
+            data = self.pre_transform(data)
+        self.save([data], self.processed_paths[0])
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.source})'
+
+
+class PokecZ(FairGNNDataset):
+    r"""Pokec-z: users of the Slovak social network Pokec (one region pair), from
+    `FairGNN (Dai and Wang, WSDM 2021) <https://arxiv.org/abs/2009.01454>`_.
+    Label ``I_am_working_in_field``, sensitive attribute ``region``.
+
+    **STATS:** (nodes and edges as reported by FairGNN)
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 67,797
+          - 617,958
+          - CSV columns but user_id and the label
+          - 2
+    """
+
+    url = f'{_FAIRGNN}/pokec'
+    nodes_file, edges_file = 'region_job.csv', 'region_job_relationship.txt'
+    label, sens_attr = 'I_am_working_in_field', 'region'
+    label_number, sens_number = 500, 200
+
+
+class PokecN(PokecZ):
+    r"""Pokec-n: the second Pokec region pair of FairGNN; same columns as :class:`PokecZ`.
+
+    **STATS:** (nodes and edges as reported by FairGNN)
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 66,569
+          - 583,616
+          - CSV columns but user_id and the label
+          - 2
+    """
+
+    nodes_file, edges_file = 'region_job_2.csv', 'region_job_2_relationship.txt'
+
+
+class NBA(FairGNNDataset):
+    r"""NBA players (2016–17 season) linked by Twitter following, from FairGNN.
+    Label ``SALARY`` (above median), sensitive attribute ``country`` (U.S. or not);
+    features min-max scaled to [−1, 1] as in FairGNN.
+
+    **STATS:**
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 403
+          - 10,621
+          - 95 (+ country)
+          - 2
+    """
+
+    url = f'{_FAIRGNN}/NBA'
+    nodes_file, edges_file = 'nba.csv', 'nba_relationship.txt'
+    label, sens_attr = 'SALARY', 'country'
+    checksums = {
+        'nba.csv': 'fe295195cff01f20b785fe9de1e24062123cb146bdae080ce8b3ea8315d45b80',
+        'nba_relationship.txt': '14c73245e5d6b6457cce7504e2bb0ded6b81155e25bf0e7d23793df7c01b4873',
+    }
+    label_number, sens_number, test_idx, minmax = 100, 50, True, True
