@@ -12,11 +12,11 @@ from torch_geometric.data import Data
 from .config import Config, ConfigError, apply_overrides, from_dict
 from .nn.classifier import FairBiNNGNN
 from .train.graph import GraphTask, validate_graph
-from .train.loop import run_epochs, seed_everything
+from .train.loop import Task, run_epochs, seed_everything
 from .train.selection import SelectionRule
 from .train.strategies import make_strategy
 
-__all__ = ['FitResult', 'fit', 'build_model', 'resolve_config']
+__all__ = ['FitResult', 'fit', 'train_task', 'build_model', 'resolve_config']
 
 
 @dataclass
@@ -60,8 +60,30 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def fit(data: Data, *, method: Optional[str] = None, config: Optional[Config | Dict[str, Any]] = None,
-        model: Optional[Module] = None, progress: bool = False, **overrides: Any) -> FitResult:
+def train_task(task: Task, cfg: Config, *, progress: bool = False) -> FitResult:
+    """Train ``task.model`` with ``cfg.train``'s strategy, select, and evaluate on test.
+
+    The one training entry point shared by graphs (:class:`GraphTask`) and tables
+    (:class:`~fairgnn_bilevel.tabular.task.TabularTask`).
+    """
+    t = cfg.train
+    strategy = make_strategy(t.method, task.model, leader_lr=t.leader_lr,
+                             follower_lr=t.follower_lr, eta=t.eta, lam=t.lam,
+                             follower_steps=t.follower_steps, hypergradient=t.hypergradient,
+                             fairness=t.fairness, weight_decay=t.weight_decay)
+    rule = SelectionRule(**vars(cfg.selection))
+    start = time.perf_counter()
+    loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule, eval_every=t.eval_every,
+                      progress=progress, desc=f'{t.method} seed {t.seed}')
+    test = task.evaluate('test')
+    return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
+                     test=test, seconds=time.perf_counter() - start, selection=rule.describe(),
+                     history=loop.history)
+
+
+def fit(data: Data, *, method: Optional[str] = None,
+        config: Optional[Config | Dict[str, Any]] = None, model: Optional[Module] = None,
+        progress: bool = False, **overrides: Any) -> FitResult:
     """Train a FairBiNN node classifier on ``data`` and evaluate it at the selected epoch.
 
     Args:
@@ -70,7 +92,7 @@ def fit(data: Data, *, method: Optional[str] = None, config: Optional[Config | D
         method: ``'vanilla'``, ``'lagrangian'``, ``'bilevel'`` or ``'reference'``
             (default: ``config.train.method``, which defaults to ``'bilevel'``).
         config: a :class:`Config` or mapping; ``overrides`` are ``key=value`` on top of it
-            (bare names such as ``eta=100`` or dotted ones such as ``model.hidden=32``).
+            (bare names such as ``eta=100``, or ``section__key`` such as ``model__hidden=32``).
         model: optional module of your own containing a ``FairnessBlock``; by default a
             :class:`~fairgnn_bilevel.nn.FairBiNNGNN` built from ``config.model``.
         progress: show a progress bar.
@@ -83,18 +105,5 @@ def fit(data: Data, *, method: Optional[str] = None, config: Optional[Config | D
     device = _device(cfg.train.device)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, data.num_features) if model is None else model
-    model, data = model.to(device), data.to(device)
-    t = cfg.train
-    strategy = make_strategy(t.method, model, leader_lr=t.leader_lr, follower_lr=t.follower_lr,
-                             eta=t.eta, lam=t.lam, follower_steps=t.follower_steps,
-                             hypergradient=t.hypergradient, fairness=t.fairness,
-                             weight_decay=t.weight_decay)
-    rule = SelectionRule(**vars(cfg.selection))
-    start = time.perf_counter()
-    task = GraphTask(model, data)
-    loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule, eval_every=t.eval_every,
-                      progress=progress, desc=f'{t.method} seed {t.seed}')
-    test = task.evaluate('test')
-    return FitResult(model=model, selected_epoch=loop.selected_epoch, val=loop.val, test=test,
-                     seconds=time.perf_counter() - start, selection=rule.describe(),
-                     history=loop.history)
+    task = GraphTask(model.to(device), data.to(device))
+    return train_task(task, cfg, progress=progress)

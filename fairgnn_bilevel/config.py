@@ -24,6 +24,8 @@ class DataConfig:
     split: str = 'fairgnn'
     split_seed: int = 20
     sens_in_features: bool = False
+    sensitive: Optional[str] = None
+    val_fraction: float = 0.2
     synthetic: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,6 +54,7 @@ class TrainConfig:
     fairness: str = 'dp'
     weight_decay: float = 1e-5
     eval_every: int = 1
+    batch_size: int = 100
     seed: int = 0
     device: str = 'cpu'
 

@@ -8,6 +8,8 @@ features and the neighbourhood and shows a clear demographic-parity gap.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 from torch_geometric.data import Data
@@ -22,7 +24,7 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
              minority: float = 0.4, label_gap: float = 0.1, sens_homophily: float = 4.0,
              label_homophily: float = 2.0, label_signal: float = 0.6,
              sens_signal: float = 1.0, informative: int = 4, train: float = 0.5,
-             val: float = 0.25, seed: int = 0) -> Data:
+             val: float = 0.25, max_train: Optional[int] = None, seed: int = 0) -> Data:
     """Generate the graph.
 
     Args:
@@ -37,6 +39,8 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
         sens_signal: mean shift of the next ``informative`` columns, per unit of ``2s-1``.
         informative: number of label columns and of sensitive-proxy columns.
         train, val: split fractions (stratified by label and group; the rest is test).
+        max_train: keep at most this many training nodes (a random subset), the rest of the
+            training fraction unlabelled, like FairGNN's ``label_number`` on Pokec.
         seed: seed of everything random here.
 
     Returns:
@@ -80,5 +84,10 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
     y_t, sens_t = torch.from_numpy(y), torch.from_numpy(sens)
     train_mask, val_mask, test_mask = stratified_split(y_t, sens_t, train=train, val=val,
                                                        seed=seed)
+    if max_train is not None and int(train_mask.sum()) > max_train:
+        rows = train_mask.nonzero().view(-1)
+        keep = rows[torch.from_numpy(rng.permutation(len(rows))[:max_train])]
+        train_mask = torch.zeros_like(train_mask)
+        train_mask[keep] = True
     return Data(x=torch.from_numpy(x).float(), edge_index=edge_index, y=y_t, sens=sens_t,
                 train_mask=train_mask, val_mask=val_mask, test_mask=test_mask)

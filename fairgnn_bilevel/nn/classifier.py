@@ -16,10 +16,10 @@ from torch_geometric.nn import MLP
 from .encoders import GraphEncoder, build_encoder
 from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
 
-__all__ = ['BilevelModel', 'FairBiNNGNN']
+__all__ = ['BilevelModel', 'FairBiNNGNN', 'make_head']
 
 
-def _head(in_channels: int, num_layers: int) -> Module:
+def make_head(in_channels: int, num_layers: int) -> Module:
     """``num_layers`` Linear layers ending in one logit (activations between them)."""
     if num_layers < 1:
         raise ValueError(f'head_layers must be >= 1, got {num_layers}')
@@ -78,7 +78,7 @@ class FairBiNNGNN(BilevelModel):
                                       dropout, heads))
         self.fairness_block = FairnessBlock(self.encoder.out_channels, hidden_channels,
                                             num_layers=fairness_layers, act=fairness_act)
-        self.head = _head(hidden_channels, head_layers)
+        self.head = make_head(hidden_channels, head_layers)
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.fairness_block, self.head):

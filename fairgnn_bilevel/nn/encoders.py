@@ -44,15 +44,22 @@ class PreparedGCN:
     propagated_x: Tensor
     plans: Dict[Tuple[int, int], List[Tuple[Tensor, Tensor]]] = field(default_factory=dict)
 
-    def plan(self, rows: Tensor, num_layers: int) -> List[Tuple[Tensor, Tensor]]:
-        """Per layer ``l = L..2``: (``adj[N_l][:, N_{l-1}]``, ``N_{l-1}``), cached per rows."""
+    def plan(self, rows: Tensor, num_layers: int) -> List[Tuple[Tensor, Optional[Tensor]]]:
+        """Per layer ``l = L..2``: (``adj[N_l][:, N_{l-1}]``, ``N_{l-1}``), cached per rows.
+
+        ``N_{l-1}`` is ``None`` once the receptive field covers most of the graph: from
+        there down every layer runs on all nodes.
+        """
         key = (rows.data_ptr(), len(rows))
         if key not in self.plans:
-            steps, current = [], rows
+            steps: List[Tuple[Tensor, Optional[Tensor]]] = []
+            current: Optional[Tensor] = rows
             for _ in range(num_layers - 1):
-                sub, current_cols = restrict_rows(self.adj, current)
-                steps.append((sub, current_cols))
-                current = current_cols
+                if current is None:
+                    steps.append((self.adj, None))
+                    continue
+                sub, current = restrict_rows(self.adj, current)
+                steps.append((sub, current))
             self.plans[key] = steps
         return self.plans[key]
 
@@ -105,7 +112,7 @@ class GCNEncoder(GraphEncoder):
         return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
 
     def _finish(self, h: Tensor, layer: int) -> Tensor:
-        h = self.act(h + self.biases[layer])
+        h = self.act(h.add_(self.biases[layer]))  # in place: matmul outputs are not saved
         return F.dropout(h, p=self.dropout, training=self.training)
 
     def encode(self, prepared: PreparedGCN, rows: Optional[Tensor] = None) -> Tensor:
@@ -116,7 +123,8 @@ class GCNEncoder(GraphEncoder):
             return h
         plan = prepared.plan(rows, self.num_layers)  # plan[0] is the last layer's
         first_rows = plan[-1][1] if plan else rows
-        h = self._finish(self.lins[0](prepared.propagated_x[first_rows]), 0)
+        first = prepared.propagated_x if first_rows is None else prepared.propagated_x[first_rows]
+        h = self._finish(self.lins[0](first), 0)
         for layer in range(1, self.num_layers):
             sub, _ = plan[self.num_layers - 1 - layer]
             h = self._finish(spmm(sub, self.lins[layer](h)), layer)

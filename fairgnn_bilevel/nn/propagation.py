@@ -8,7 +8,7 @@ on rows :math:`R` needs layer :math:`l` on :math:`N_l`, where :math:`N_L = R` an
 from __future__ import annotations
 
 import warnings
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -36,12 +36,15 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int,
     return _csr(index[1], index[0], weight, (num_nodes, num_nodes))
 
 
-def restrict_rows(adj: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
+def restrict_rows(adj: Tensor, rows: Tensor,
+                  dense_fraction: float = 0.5) -> Tuple[Tensor, Optional[Tensor]]:
     """The sub-matrix ``adj[rows][:, cols]`` where ``cols`` are the columns ``rows`` touch.
 
     Returns:
         ``(sub, cols)``: ``sub`` is CSR of shape ``[len(rows), len(cols)]`` and ``cols``
-        the sorted global column indices, so ``adj[rows] @ X == sub @ X[cols]``.
+        the sorted global column indices, so ``adj[rows] @ X == sub @ X[cols]``.  When the
+        rows touch more than ``dense_fraction`` of all columns, gathering ``X[cols]`` costs
+        more than it saves: then ``cols`` is ``None`` and ``sub`` keeps every column.
     """
     crow, col, value = adj.crow_indices(), adj.col_indices(), adj.values()
     counts = crow[rows + 1] - crow[rows]
@@ -49,8 +52,10 @@ def restrict_rows(adj: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     offsets = torch.arange(int(counts.sum()), device=adj.device) - torch.repeat_interleave(
         torch.cumsum(counts, 0) - counts, counts)
     entries = starts + offsets
-    cols, local_col = torch.unique(col[entries], return_inverse=True)
     local_row = torch.repeat_interleave(torch.arange(len(rows), device=adj.device), counts)
+    cols, local_col = torch.unique(col[entries], return_inverse=True)
+    if len(cols) > dense_fraction * adj.size(1):
+        return _csr(local_row, col[entries], value[entries], (len(rows), adj.size(1))), None
     return _csr(local_row, local_col, value[entries], (len(rows), len(cols))), cols
 
 

@@ -1,7 +1,7 @@
 """Full-graph node classification as a :class:`~fairgnn_bilevel.train.loop.Task`."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor
@@ -78,11 +78,11 @@ class GraphTask:
     def __init__(self, model: Module, data: Data) -> None:
         validate_graph(data)
         self.model, self.data = model, data
-        self.train_rows = data.train_mask.nonzero().view(-1)
+        self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
+                           for split in ('train', 'val', 'test')}
+        self.train_rows = self.split_rows['train']
         self.train_labels = data.y[self.train_rows].float()
         self.train_groups = data.sens[self.train_rows]
-        self.split_masks = {'train': data.train_mask, 'val': data.val_mask,
-                            'test': data.test_mask}
         self._fast = isinstance(model, BilevelModel) and hasattr(model, 'encoder') and hasattr(
             model.encoder, 'prepare')
         if self._fast:
@@ -104,18 +104,22 @@ class GraphTask:
         return strategy.step(self._encode_generic, self._decode_generic)
 
     @torch.no_grad()
-    def predict_proba(self) -> Tensor:
-        """Probability of the positive class for every node (eval mode, no gradients)."""
+    def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
+        """Probability of the positive class for ``rows`` (default: every node), computed in
+        eval mode without gradients; with the shared-work encoder only their receptive
+        field is propagated."""
         was_training = self.model.training
         self.model.eval()
         if self._fast:
-            logits = self.model.decode(self.model.encoder.encode(self.prepared))
+            logits = self.model.decode(self.model.encoder.encode(self.prepared, rows))
         else:
             logits = self.model(self.data.x, self.data.edge_index).view(-1)
+            logits = logits if rows is None else logits[rows]
         self.model.train(was_training)
         return torch.sigmoid(logits)
 
     def evaluate(self, split: str) -> Dict[str, float]:
-        mask = self.split_masks[split]
-        return binary_report(self.data.y[mask], self.predict_proba()[mask],
-                             sensitive_features=self.data.sens[mask])
+        """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""
+        rows = self.split_rows[split]
+        return binary_report(self.data.y[rows], self.predict_proba(rows),
+                             sensitive_features=self.data.sens[rows])

@@ -57,7 +57,7 @@ def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def _adam(params: Sequence[Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
 
 
 def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:

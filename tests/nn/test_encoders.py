@@ -20,12 +20,15 @@ def test_normalized_adjacency_by_hand():
 
 def test_restrict_rows():
     adj = normalized_adjacency(EDGES, 4)
-    sub, cols = restrict_rows(adj, torch.tensor([0, 3]))
+    sub, cols = restrict_rows(adj, torch.tensor([0, 3]), dense_fraction=1.0)
     assert cols.tolist() == [0, 1, 2, 3]
     assert torch.allclose(sub.to_dense(), adj.to_dense()[[0, 3]])
+    sub, cols = restrict_rows(adj, torch.tensor([0]), dense_fraction=1.0)
+    assert cols.tolist() == [0, 1]
+    assert torch.allclose(sub.to_dense(), adj.to_dense()[0, :2][None])
+    # rows touching most columns keep global columns (no gather of X[cols])
     sub, cols = restrict_rows(adj, torch.tensor([1]))
-    assert cols.tolist() == [0, 1, 2]
-    assert torch.allclose(sub.to_dense(), adj.to_dense()[1, :3][None])
+    assert cols is None and torch.allclose(sub.to_dense(), adj.to_dense()[[1]])
 
 
 def test_gcn_encoder_matches_pyg_gcnconv():
@@ -49,6 +52,9 @@ def test_receptive_field_rows_are_exact(num_layers):
     encoder = GCNEncoder(6, 8, num_layers=num_layers)
     prepared = encoder.prepare(x, edge_index)
     rows = torch.tensor([3, 17, 42])
+    dense_rows = torch.arange(0, n, 2)  # receptive field covers most of the graph
+    assert torch.allclose(encoder.encode(prepared, dense_rows), encoder.encode(prepared)[dense_rows],
+                          atol=1e-6)
     assert torch.allclose(encoder.encode(prepared, rows), encoder.encode(prepared)[rows],
                           atol=1e-6)
 

@@ -1,0 +1,197 @@
+"""Tabular datasets of the FairBiNN paper: UCI Adult and Heritage Health.
+
+Both give a :class:`TabularData`: float features (one-hot categoricals, standardised
+numerics, fitted on the training rows only), binary labels and integer sensitive groups,
+for train / validation / test.  The sensitive attribute is left out of the features.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+__all__ = ['TabularData', 'load_adult', 'load_health', 'ADULT_COLUMNS', 'HEALTH_AGE_GROUPS',
+           'TABULAR_DATASETS']
+
+ADULT_COLUMNS = ['age', 'workclass', 'fnlwgt', 'education', 'education-num', 'marital-status',
+                 'occupation', 'relationship', 'race', 'sex', 'capital-gain', 'capital-loss',
+                 'hours-per-week', 'native-country', 'income']
+ADULT_URL = 'https://archive.ics.uci.edu/ml/machine-learning-databases/adult'
+ADULT_SHA256 = {  # the header-carrying copies used by FairBiNN (../shared/data/SOURCES.md)
+    'adult.data': '087bdad3a02c5864c3d03994f1177ff480e3b7adc8b00ce5d18f50121eb3da71',
+    'adult.test': '1d0b72a0d02e41fb80bdbb00b5bc80571a01c7e56df6435df2af5be0e4cb768c',
+}
+HEALTH_AGE_GROUPS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70-79', '80+']
+TABULAR_DATASETS = ('adult', 'health')
+
+
+@dataclass
+class TabularData:
+    """Features, labels and sensitive groups of each split, ready for training."""
+
+    X: Dict[str, np.ndarray]        # split -> [n, f] float32
+    y: Dict[str, np.ndarray]        # split -> [n] int64 in {0, 1}
+    sens: Dict[str, np.ndarray]     # split -> [n] int64 group ids
+    feature_names: List[str]
+    group_names: List[str]
+
+    @property
+    def num_features(self) -> int:
+        return self.X['train'].shape[1]
+
+
+def _read_adult_file(path: Path) -> pd.DataFrame:
+    first = path.open().readline()
+    header = 0 if first.lower().startswith('age') else None
+    skip = 1 if first.startswith('|') else 0  # the UCI adult.test starts with a comment line
+    frame = pd.read_csv(path, header=header, skiprows=skip, skipinitialspace=True,
+                        na_values='?', keep_default_na=False)
+    if frame.shape[1] != len(ADULT_COLUMNS):
+        raise ValueError(f'{path}: expected {len(ADULT_COLUMNS)} columns '
+                         f'({", ".join(ADULT_COLUMNS)}), found {frame.shape[1]}')
+    frame.columns = ADULT_COLUMNS
+    frame['income'] = frame['income'].astype(str).str.rstrip('.').str.strip()
+    bad = sorted(set(frame['income']) - {'>50K', '<=50K'})
+    if bad:
+        raise ValueError(f'{path}: unexpected income label(s) {bad[:3]}; expected >50K or <=50K')
+    return frame
+
+
+def _encode(frames: Dict[str, pd.DataFrame], label: str, sensitive: str) -> tuple:
+    features = [c for c in frames['train'].columns if c not in (label, sensitive)]
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frames['train'][c])]
+    numeric = [c for c in features if c not in categorical]
+    transformer = ColumnTransformer([
+        ('categorical', OneHotEncoder(handle_unknown='ignore', sparse_output=False),
+         categorical),
+        ('numeric', StandardScaler(), numeric)])
+    transformer.fit(frames['train'][features])
+    X = {split: transformer.transform(frame[features]).astype(np.float32)
+         for split, frame in frames.items()}
+    return X, list(transformer.get_feature_names_out())
+
+
+def _download_adult(root: Path) -> None:
+    from torch_geometric.data import download_url
+    from graph_data.datasets import _socket_timeout
+    for name in ('adult.data', 'adult.test'):
+        if not (root / name).is_file():
+            try:
+                with _socket_timeout(30):
+                    download_url(f'{ADULT_URL}/{name}', str(root), log=False)
+            except OSError as error:
+                (root / name).unlink(missing_ok=True)
+                raise FileNotFoundError(f'could not download {ADULT_URL}/{name} ({error}); '
+                                        f'put the file in {root} by hand') from None
+
+
+def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float = 0.2,
+               seed: int = 0, download: bool = False) -> TabularData:
+    """UCI Adult: the official train/test files, plus a validation split from train.
+
+    Accepts the header-carrying copies (``age, workclass, ..., Y``) and the original UCI
+    files (no header; ``adult.test`` starting with a ``|1x3 Cross validator`` line; labels
+    ending in ``.``).  Rows with a missing value (``?``) are dropped.  Label: income >50K.
+
+    Args:
+        root: folder with ``adult.data`` and ``adult.test``.
+        sensitive: ``'sex'`` (Male = 0, Female = 1) or ``'race'`` (White = 0, others by
+            sorted name from 1).
+        val_fraction: part of the training file held out for validation (stratified by
+            label and group).
+        download: fetch missing files from the UCI repository.
+    """
+    root = Path(root)
+    missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
+    if missing and download:
+        root.mkdir(parents=True, exist_ok=True)
+        _download_adult(root)
+        missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f'Adult: {", ".join(missing)} not found in {root}; put them '
+                                f'there (canonical: {ADULT_URL}/) or pass download=True')
+    if sensitive not in ('sex', 'race'):
+        raise ValueError(f"Adult: sensitive must be 'sex' or 'race', got {sensitive!r}")
+    train_file, test = (_read_adult_file(root / n) for n in ('adult.data', 'adult.test'))
+    train_file, test = train_file.dropna(), test.dropna()
+    if sensitive == 'sex':
+        names = ['Male', 'Female']
+    else:
+        names = ['White'] + sorted(set(train_file['race']) - {'White'})
+    codes = {name: i for i, name in enumerate(names)}
+    for frame in (train_file, test):
+        unknown = set(frame[sensitive]) - set(codes)
+        if unknown:
+            raise ValueError(f'Adult: unknown {sensitive} value(s) {sorted(unknown)[:3]}')
+    strata = train_file['income'] + '|' + train_file[sensitive]
+    train, val = train_test_split(train_file, test_size=val_fraction,
+                                  random_state=seed, stratify=strata)
+    frames = {'train': train, 'val': val, 'test': test}
+    X, feature_names = _encode(frames, 'income', sensitive)
+    return TabularData(
+        X=X, feature_names=feature_names, group_names=names,
+        y={s: (f['income'] == '>50K').to_numpy(np.int64) for s, f in frames.items()},
+        sens={s: f[sensitive].map(codes).to_numpy(np.int64) for s, f in frames.items()})
+
+
+def load_health(path: str | Path, *, sensitive: str = 'age', test_fraction: float = 0.2,
+                val_fraction: float = 0.2, seed: int = 0) -> TabularData:
+    """Heritage Health (the preprocessed ``health.csv`` of the fair-representation papers).
+
+    Columns: label ``max_CharlsonIndex`` (> 0 → 1), ``AgeAtFirstClaim`` (one of
+    :data:`HEALTH_AGE_GROUPS`), ``Sex``; ``MemberID`` and ``Year`` are dropped if present;
+    every other column is a numeric feature.  Rows with an unknown age group or sex are
+    dropped (with a warning).
+
+    Args:
+        path: ``health.csv`` or a folder containing it.
+        sensitive: ``'age'`` (9 groups, multi-group ΔDP) or ``'sex'``.
+        test_fraction, val_fraction: random test split, then validation from the rest.
+    """
+    path = Path(path)
+    path = path / 'health.csv' if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f'Heritage Health: {path} not found; it is not downloadable '
+                                '(competition data): pass the preprocessed health.csv')
+    frame = pd.read_csv(path)
+    required = ['max_CharlsonIndex', 'AgeAtFirstClaim', 'Sex']
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f'{path}: missing column(s) {", ".join(missing)}')
+    if sensitive not in ('age', 'sex'):
+        raise ValueError(f"Heritage Health: sensitive must be 'age' or 'sex', got {sensitive!r}")
+    frame = frame.drop(columns=[c for c in ('MemberID', 'Year') if c in frame.columns])
+    known = frame['AgeAtFirstClaim'].isin(HEALTH_AGE_GROUPS) & frame['Sex'].isin(['M', 'F'])
+    if not known.all():
+        warnings.warn(f'{path}: dropped {int((~known).sum())} rows with an unknown '
+                      'AgeAtFirstClaim or Sex', stacklevel=2)
+        frame = frame[known]
+    features = [c for c in frame.columns if c not in required]
+    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise ValueError(f'{path}: non-numeric feature column(s) {", ".join(non_numeric[:5])}')
+    nan_columns = [c for c in features + ['max_CharlsonIndex'] if frame[c].isna().any()]
+    if nan_columns:
+        raise ValueError(f'{path}: column(s) {", ".join(nan_columns[:5])} have empty values; '
+                         'impute them first')
+    column = 'AgeAtFirstClaim' if sensitive == 'age' else 'Sex'
+    names = HEALTH_AGE_GROUPS if sensitive == 'age' else ['M', 'F']
+    codes = {name: i for i, name in enumerate(names)}
+    strata = frame[column].astype(str) + '|' + (frame['max_CharlsonIndex'] > 0).astype(str)
+    rest, test = train_test_split(frame, test_size=test_fraction, random_state=seed,
+                                  stratify=strata)
+    train, val = train_test_split(rest, test_size=val_fraction, random_state=seed,
+                                  stratify=strata.loc[rest.index])
+    frames = {'train': train, 'val': val, 'test': test}
+    X, feature_names = _encode(frames, 'max_CharlsonIndex', column)
+    return TabularData(
+        X=X, feature_names=feature_names, group_names=list(names),
+        y={s: (f['max_CharlsonIndex'] > 0).to_numpy(np.int64) for s, f in frames.items()},
+        sens={s: f[column].map(codes).to_numpy(np.int64) for s, f in frames.items()})
