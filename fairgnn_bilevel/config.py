@@ -65,6 +65,7 @@ class SelectionConfig:
     acc_tolerance: float = 0.01
     min_acc: float = 0.0
     min_auc: float = 0.0
+    max_dp: float = 0.03
 
 
 @dataclass
@@ -84,7 +85,7 @@ _CHOICES = {
     'train.method': ('vanilla', 'lagrangian', 'bilevel', 'reference'),
     'train.hypergradient': ('first_order', 'unrolled'),
     'train.fairness': ('dp', 'eo'),
-    'selection.rule': ('tolerance', 'fairgnn', 'pareto', 'best_acc'),
+    'selection.rule': ('tolerance', 'fairgnn', 'dp_budget', 'pareto', 'best_acc', 'last'),
 }
 
 

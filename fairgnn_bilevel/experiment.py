@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Union
 
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
@@ -12,22 +12,33 @@ from tqdm.auto import tqdm
 from .api import fit
 from .config import Config, ConfigError
 from .report import read_runs, write_json
+from .tabular.fit import fit_tabular
 
-__all__ = ['load_graph', 'run_seeds', 'config_hash']
+__all__ = ['load_data', 'run_seeds', 'config_hash']
 
 
-def load_graph(config: Config) -> Data:
-    """The graph that ``config.data`` names (``synthetic`` needs no files)."""
+def load_data(config: Config) -> Union[Data, 'TabularData']:
+    """The dataset that ``config.data`` names: a graph, or a table (``adult``, ``health``)."""
     import graph_data
+    from .tabular.datasets import TABULAR_DATASETS, load_adult, load_health
     data = config.data
+    if data.name in TABULAR_DATASETS:
+        if not data.root:
+            raise ConfigError(f'data.root is not set: point it (or --root) at the {data.name} '
+                              'files')
+        if data.name == 'adult':
+            return load_adult(data.root, sensitive=data.sensitive or 'sex',
+                              val_fraction=data.val_fraction, seed=data.split_seed)
+        return load_health(data.root, sensitive=data.sensitive or 'age',
+                           val_fraction=data.val_fraction, seed=data.split_seed)
     if data.name == 'synthetic':
         try:
             return graph_data.fair_sbm(**data.synthetic)
         except TypeError as error:
             raise ConfigError(f'data.synthetic: {error}') from None
     if data.name not in graph_data.DATASETS:
-        raise ConfigError(f'data.name: unknown dataset {data.name!r}; use synthetic or one of '
-                          f'{", ".join(graph_data.DATASETS)}')
+        raise ConfigError(f'data.name: unknown dataset {data.name!r}; use synthetic, '
+                          f'{", ".join(graph_data.DATASETS)} or {", ".join(TABULAR_DATASETS)}')
     if not data.root:
         raise ConfigError(f'data.root is not set: point it (or --root) at the folder with the '
                           f'{data.name} raw files')
@@ -49,7 +60,8 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *, progress: bool
     Records are appended to ``out/results.json`` after every run; runs of the same config
     and seed already there are reused, so an interrupted job resumes where it stopped.
     """
-    data = load_graph(config) if data is None else data
+    data = load_data(config) if data is None else data
+    train = fit if isinstance(data, Data) else fit_tabular
     digest = config_hash(config)
     path = out / 'results.json' if out is not None else None
     existing = read_runs(path) if path is not None else []
@@ -60,14 +72,14 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *, progress: bool
         if done:
             runs.append(done[0])
             continue
-        result = fit(data, config=config, progress=progress, seed=seed)
+        result = train(data, config=config, progress=progress, seed=seed)
         runs.append({
             'dataset': config.data.name, 'method': config.train.method, 'seed': seed,
             'selected_epoch': result.selected_epoch, 'test': result.test, 'val': result.val,
             'seconds': round(result.seconds, 3), 'selection': result.selection,
-            'split': data.get('split', 'stratified'),
-            'sens_in_features': bool(data.get('sens_in_features', False)),
-            'val_is_test': bool(data.get('val_is_test', False)), 'config_hash': digest,
+            'split': getattr(data, 'split', 'stratified'),
+            'sens_in_features': bool(getattr(data, 'sens_in_features', False)),
+            'val_is_test': bool(getattr(data, 'val_is_test', False)), 'config_hash': digest,
             'config': config.to_dict(),
         })
         if path is not None:

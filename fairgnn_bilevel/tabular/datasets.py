@@ -41,6 +41,7 @@ class TabularData:
     sens: Dict[str, np.ndarray]     # split -> [n] int64 group ids
     feature_names: List[str]
     group_names: List[str]
+    split: str = 'random'
 
     @property
     def num_features(self) -> int:
@@ -136,7 +137,7 @@ def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float 
     frames = {'train': train, 'val': val, 'test': test}
     X, feature_names = _encode(frames, 'income', sensitive)
     return TabularData(
-        X=X, feature_names=feature_names, group_names=names,
+        X=X, feature_names=feature_names, group_names=names, split='uci-official+val',
         y={s: (f['income'] == '>50K').to_numpy(np.int64) for s, f in frames.items()},
         sens={s: f[sensitive].map(codes).to_numpy(np.int64) for s, f in frames.items()})
 

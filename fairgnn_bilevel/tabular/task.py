@@ -25,9 +25,8 @@ class TabularTask:
                  seed: int = 0, device: torch.device | str = 'cpu') -> None:
         self.model, self.data, self.batch_size = model, data, batch_size
         self.tensors = {
-            split: (torch.as_tensor(data.X[split], device=device),
-                    torch.as_tensor(data.y[split], device=device),
-                    torch.as_tensor(data.sens[split], device=device))
+            split: tuple(torch.tensor(np.asarray(a), device=device)
+                         for a in (data.X[split], data.y[split], data.sens[split]))
             for split in data.X}
         self.generator = torch.Generator().manual_seed(seed)
 

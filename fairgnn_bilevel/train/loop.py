@@ -61,7 +61,8 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
             bar.set_postfix(loss=f"{losses['task_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
                             val_dp=f"{val['dp']:.3f}", refresh=False)
     selected = rule.select(archive.records)
-    task.model.load_state_dict(archive.snapshot(selected))
+    if selected != epochs:  # the model already holds the final epoch's parameters
+        task.model.load_state_dict(archive.snapshot(selected))
     record = next(r for r in archive.records if r['epoch'] == selected)
     return LoopResult(selected_epoch=selected,
                       val={k: v for k, v in record.items() if k != 'epoch'},

@@ -11,8 +11,11 @@ Rules:
   best val ACC of the run, the smallest val ΔDP + ΔEO.
 * ``fairgnn``: FairGNN's rule — among epochs with val ACC ≥ ``min_acc`` and val AUC ≥
   ``min_auc``, the smallest val ΔDP + ΔEO (falls back to ``best_acc`` if none qualifies).
+* ``dp_budget``: the largest val ACC among epochs with val ΔDP ≤ ``max_dp`` (falls back
+  to the smallest val ΔDP if none qualifies).
 * ``pareto``: among epochs non-dominated on (val ACC, val ΔDP), the largest ACC − ΔDP.
 * ``best_acc``: the largest val ACC.
+* ``last``: the final epoch (no selection).
 
 Ties are broken by the higher ACC, then AUC, then the earlier epoch.
 """
@@ -24,7 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 __all__ = ['SelectionRule', 'RULES', 'dominates', 'ParetoArchive']
 
-RULES = ('tolerance', 'fairgnn', 'pareto', 'best_acc')
+RULES = ('tolerance', 'fairgnn', 'dp_budget', 'pareto', 'best_acc', 'last')
 _OBJECTIVES = (('acc', 1), ('auc', 1), ('dp', -1), ('eo', -1))
 
 
@@ -46,6 +49,7 @@ class SelectionRule:
     acc_tolerance: float = 0.01
     min_acc: float = 0.0
     min_auc: float = 0.0
+    max_dp: float = 0.03
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -57,13 +61,19 @@ class SelectionRule:
         if self.rule == 'fairgnn':
             return (f'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {self.min_acc:g} and '
                     f'val AUC ≥ {self.min_auc:g}')
+        if self.rule == 'dp_budget':
+            return f'dp_budget: max val ACC with val ΔDP ≤ {self.max_dp:g}'
         if self.rule == 'pareto':
             return 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'
+        if self.rule == 'last':
+            return 'last: the final epoch'
         return 'best_acc: max val ACC'
 
     def select(self, records: Sequence[Dict[str, float]]) -> int:
         if not records:
             raise ValueError('no validation records to select from (did training run?)')
+        if self.rule == 'last':
+            return int(max(r['epoch'] for r in records))
         fairness = lambda r: r['dp'] + r['eo']  # noqa: E731
         if self.rule == 'tolerance':
             best = max(r['acc'] for r in records)
@@ -74,6 +84,10 @@ class SelectionRule:
             key = lambda r: (fairness(r),) + _tie_break(r)  # noqa: E731
             if not pool:
                 pool, key = list(records), _tie_break
+        elif self.rule == 'dp_budget':
+            pool, key = [r for r in records if r['dp'] <= self.max_dp], _tie_break
+            if not pool:
+                pool, key = list(records), lambda r: (r['dp'],) + _tie_break(r)  # noqa: E731
         elif self.rule == 'pareto':
             pool = [r for r in records if not any(
                 o['acc'] >= r['acc'] and o['dp'] <= r['dp']

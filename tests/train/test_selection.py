@@ -24,6 +24,9 @@ def test_rules_by_hand():
     assert SelectionRule('tolerance', acc_tolerance=0.0).select(RECORDS) == 4
     assert SelectionRule('fairgnn', min_acc=0.7, min_auc=0.7).select(RECORDS) == 5
     assert SelectionRule('fairgnn', min_acc=0.99).select(RECORDS) == 4  # falls back
+    assert SelectionRule('dp_budget', max_dp=0.05).select(RECORDS) == 3
+    assert SelectionRule('dp_budget', max_dp=0.0).select(RECORDS) == 1
+    assert SelectionRule('dp_budget', max_dp=-1.0).select(RECORDS) == 1  # falls back: min dp
     # front on (acc, dp): 1, 3, 5, 2?, 4 -> acc-dp: .60, .775, .74, .70, .61
     assert SelectionRule('pareto').select(RECORDS) == 3
     with pytest.raises(ValueError, match='unknown selection rule'):
@@ -43,7 +46,8 @@ def test_archive_keeps_every_possible_winner(seed):
         r = rec(epoch, *(round(rng.random(), 2) for _ in range(4)))  # rounding makes ties
         archive.add(r, {'epoch': epoch})
     for rule in [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
-                 SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto')]:
+                 SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
+                 SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=-1)]:
         winner = rule.select(archive.records)
         assert archive.snapshot(winner) == {'epoch': winner}
     assert len(archive) < 199
