@@ -26,6 +26,28 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument('--set', dest='overrides', action='append', default=[],
                        metavar='KEY=VALUE', help='override a config key, e.g. train.eta=100')
     train.add_argument('--no-progress', action='store_true', help='hide progress bars')
+
+    reproduce = commands.add_parser('reproduce', help="the paper's graph table, both splits")
+    reproduce.add_argument('--dataset', required=True, choices=('nba', 'pokec_z', 'pokec_n'))
+    reproduce.add_argument('--root', required=True, help='folder of the raw dataset files')
+    reproduce.add_argument('--seeds', type=int, default=5)
+    reproduce.add_argument('--out', type=Path, help='output folder (default: runs/reproduce-<dataset>)')
+    reproduce.add_argument('--configs', type=Path, default=Path('configs'),
+                           help='folder holding <dataset>.yaml (default: configs)')
+    reproduce.add_argument('--set', dest='overrides', action='append', default=[],
+                           metavar='KEY=VALUE')
+    reproduce.add_argument('--no-progress', action='store_true')
+
+    sweep = commands.add_parser('sweep', help='accuracy vs ΔDP across η (bilevel) and λ')
+    sweep.add_argument('--config', required=True)
+    sweep.add_argument('--eta', type=float, nargs='+', required=True, help='bilevel η values')
+    sweep.add_argument('--lam', type=float, nargs='+', help='Lagrangian λ values (default: --eta)')
+    sweep.add_argument('--seeds', type=int, default=1)
+    sweep.add_argument('--out', type=Path, help='output folder (default: runs/sweep-<config>)')
+    sweep.add_argument('--root')
+    sweep.add_argument('--set', dest='overrides', action='append', default=[],
+                       metavar='KEY=VALUE')
+    sweep.add_argument('--no-progress', action='store_true')
     return parser
 
 
@@ -51,10 +73,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import run_reproduce
+    if args.seeds < 1:
+        raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
+    out = args.out or Path('runs') / f'reproduce-{args.dataset}'
+    print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
+                        overrides=args.overrides, progress=not args.no_progress))
+    print(f'written: {out / "table.md"}, {out / "results.json"}')
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+    overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
+    config = load_config(args.config, overrides)
+    out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'
+    summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
+                        progress=not args.no_progress)
+    for method, volume in summary['hypervolume'].items():
+        print(f'{method}: Pareto-front hypervolume {volume:.5f} '
+              f'(reference ΔDP {summary["reference_point"][0]:.4f}, '
+              f'ACC {summary["reference_point"][1]:.4f}; larger is better)')
+    print(f'written: {out / "sweep.json"}, {out / "sweep.csv"}, {out / "sweep.png"}')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    command = {'train': _train, 'reproduce': _reproduce, 'sweep': _sweep}[args.command]
     try:
-        return _train(args)
+        return command(args)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f'fairgnn-bilevel: error: {error}', file=sys.stderr)
         return 2
