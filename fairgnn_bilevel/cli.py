@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                            help='folder holding <dataset>.yaml (default: configs)')
     reproduce.add_argument('--set', dest='overrides', action='append', default=[],
                            metavar='KEY=VALUE')
+    reproduce.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
+                           help='splits trained in parallel, one thread each (default: cores)')
     reproduce.add_argument('--no-progress', action='store_true')
 
     sweep = commands.add_parser('sweep', help='accuracy vs ΔDP across η (bilevel) and λ')
@@ -79,7 +82,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
     out = args.out or Path('runs') / f'reproduce-{args.dataset}'
     print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
-                        overrides=args.overrides, progress=not args.no_progress))
+                        overrides=args.overrides, progress=not args.no_progress,
+                        jobs=args.jobs))
     print(f'written: {out / "table.md"}, {out / "results.json"}')
     return 0
 

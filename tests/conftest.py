@@ -7,13 +7,14 @@ from torch_geometric.data import Data
 from graph_data.splits import stratified_split
 
 
-def tiny_graph(n: int = 40, features: int = 5, seed: int = 0, dtype=torch.float32) -> Data:
+def tiny_graph(n: int = 40, features: int = 5, seed: int = 0, dtype=torch.float32,
+               edges_per_node: float = 3.0) -> Data:
     """A small random graph with labels correlated with the sensitive group."""
     g = torch.Generator().manual_seed(seed)
     sens = torch.randint(0, 2, (n,), generator=g)
     y = ((torch.rand(n, generator=g) + 0.3 * sens) > 0.6).long()
     x = torch.randn(n, features, generator=g, dtype=dtype) + sens[:, None].to(dtype)
-    edge_index = torch.randint(0, n, (2, 3 * n), generator=g)
+    edge_index = torch.randint(0, n, (2, int(edges_per_node * n)), generator=g)
     edge_index = torch.cat([edge_index, edge_index.flip(0)], 1)
     train, val, test = stratified_split(y, sens, seed=seed)
     return Data(x=x, edge_index=edge_index, y=y, sens=sens, train_mask=train, val_mask=val,
