@@ -1,8 +1,11 @@
 """Epoch time and peak memory of each training strategy, side by side in one run.
 
-Every variant runs in its own child process (so peak RSS is its own) on the same saved
-graph and times ``--epochs`` epochs after ``--warmup``; an epoch is one training step plus
-validation metrics, as in ``fairgnn-bilevel train``.  ``reference`` is a straightforward
+Every variant runs in its own child process on the same saved graph, for its own peak RSS.
+Times of the library's variants come from one more child that holds them all and runs their
+epochs round-robin (``--warmup``, then ``--epochs`` rounds; median per variant), so machine
+noise and drift hit every variant alike and the ratios are side by side.  An epoch is one
+training step plus validation metrics and the selection bookkeeping, as in
+``fairgnn-bilevel train``.  ``reference`` is a straightforward
 loop written here: a PyG ``GCNConv`` model run on the whole graph twice per epoch (follower,
 then leader) without caching, as a new user would write it.
 
@@ -108,18 +111,31 @@ def reference_epochs(data, args, device):
     return epoch
 
 
+def _timed(epoch, number: int, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    epoch(number)
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def child(args) -> None:
     device = torch.device(args.device)
     data = torch.load(args.graph, weights_only=False).to(device)
+    if args.variant == 'round-robin':
+        names = [v for v in args.variants if v != 'reference']
+        epochs = {name: library_epochs(data, name, args, device) for name in names}
+        times = {name: [] for name in names}
+        for number in range(args.warmup + args.epochs):
+            for name in names:
+                times[name].append(_timed(epochs[name], number, device))
+        print(json.dumps({name: 1000 * statistics.median(t[args.warmup:])
+                          for name, t in times.items()}))
+        return
     epoch = (reference_epochs(data, args, device) if args.variant == 'reference'
              else library_epochs(data, args.variant, args, device))
-    times = []
-    for number in range(args.warmup + args.epochs):
-        _sync(device)
-        start = time.perf_counter()
-        epoch(number)
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    rounds = args.reference_epochs if args.variant == 'reference' else args.epochs
+    times = [_timed(epoch, number, device) for number in range(args.warmup + rounds)]
     result = {'ms_per_epoch': 1000 * statistics.median(times[args.warmup:]),
               'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == 'cuda':
@@ -137,6 +153,8 @@ def main() -> None:
     parser.add_argument('--hidden', type=int, default=128)
     parser.add_argument('--epochs', type=int, default=20, help='timed epochs (median taken)')
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--reference-epochs', type=int, default=5,
+                        help='timed epochs of the (slow) reference loop')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument('--json', type=Path, help='write the figures here')
@@ -160,11 +178,21 @@ def main() -> None:
         path = Path(tmp) / 'graph.pt'
         torch.save(data, path)
         forwarded = ['--hidden', str(args.hidden), '--epochs', str(args.epochs), '--warmup',
-                     str(args.warmup), '--device', args.device, '--graph', str(path)]
-        for variant in args.variants:
+                     str(args.warmup), '--device', args.device, '--graph', str(path),
+                     '--reference-epochs', str(args.reference_epochs),
+                     '--variants', *args.variants]
+
+        def run_child(variant: str) -> dict:
             out = subprocess.run([sys.executable, __file__, '--variant', variant, *forwarded],
                                  capture_output=True, text=True, check=True)
-            results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        side_by_side = run_child('round-robin')
+        for variant in args.variants:
+            results[variant] = run_child(variant)
+            if variant in side_by_side:
+                results[variant]['ms_alone'] = results[variant]['ms_per_epoch']
+                results[variant]['ms_per_epoch'] = side_by_side[variant]
             figures = results[variant]
             print(f'{variant:>22}: {figures["ms_per_epoch"]:9.1f} ms/epoch   '
                   f'peak RSS {figures["peak_rss_mb"]:7.0f} MB'
