@@ -13,7 +13,6 @@ from .config import Config, ConfigError, apply_overrides, from_dict
 from .nn.classifier import FairBiNNGNN
 from .train.graph import GraphTask, validate_graph
 from .train.loop import Task, run_epochs, seed_everything
-from .train.selection import SelectionRule
 from .train.strategies import make_strategy
 
 __all__ = ['FitResult', 'fit', 'train_task', 'build_model', 'resolve_config']
@@ -71,10 +70,11 @@ def train_task(task: Task, cfg: Config, *, progress: bool = False) -> FitResult:
                              follower_lr=t.follower_lr, eta=t.eta, lam=t.lam,
                              follower_steps=t.follower_steps, hypergradient=t.hypergradient,
                              fairness=t.fairness, weight_decay=t.weight_decay)
-    rule = SelectionRule(**vars(cfg.selection))
+    rule = cfg.selection
     start = time.perf_counter()
     loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule, eval_every=t.eval_every,
-                      progress=progress, desc=f'{t.method} seed {t.seed}')
+                      fairness_warmup=t.fairness_warmup, progress=progress,
+                      desc=f'{t.method} seed {t.seed}')
     test = task.evaluate('test')
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start, selection=rule.describe(),

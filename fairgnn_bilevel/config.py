@@ -9,6 +9,8 @@ from typing import Any, Dict, Iterable, Optional
 
 import yaml
 
+from .train.selection import SelectionRule as SelectionConfig  # one definition of the rules
+
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionConfig', 'load_config', 'from_dict', 'apply_overrides']
 
@@ -54,18 +56,10 @@ class TrainConfig:
     fairness: str = 'dp'
     weight_decay: float = 1e-5
     eval_every: int = 1
+    fairness_warmup: int = 0
     batch_size: int = 100
     seed: int = 0
     device: str = 'cpu'
-
-
-@dataclass
-class SelectionConfig:
-    rule: str = 'tolerance'
-    acc_tolerance: float = 0.01
-    min_acc: float = 0.0
-    min_auc: float = 0.0
-    max_dp: float = 0.03
 
 
 @dataclass

@@ -43,9 +43,14 @@ def seed_everything(seed: int) -> None:
 
 
 def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRule,
-               eval_every: int = 1, progress: bool = True, desc: str = 'train') -> LoopResult:
+               eval_every: int = 1, fairness_warmup: int = 0, progress: bool = True,
+               desc: str = 'train') -> LoopResult:
     """Train for ``epochs``, evaluate on validation every ``eval_every`` epochs, and leave
-    ``task.model`` holding the parameters of the epoch that ``rule`` selects."""
+    ``task.model`` holding the parameters of the epoch that ``rule`` selects.
+
+    ``fairness_warmup`` > 0 ramps the fairness weight (η or λ) linearly from
+    1/``fairness_warmup`` of its value in epoch 1 to its full value from that epoch on.
+    """
     if epochs < 1 or eval_every < 1:
         raise ValueError(f'epochs and eval_every must be >= 1, got {epochs} and {eval_every}')
     archive = ParetoArchive()
@@ -54,6 +59,7 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
                mininterval=0.5)
     for epoch in bar:
         task.model.train()
+        strategy.fairness_scale = min(1.0, epoch / fairness_warmup) if fairness_warmup else 1.0
         losses = task.train_epoch(strategy)
         if epoch % eval_every == 0 or epoch == epochs:
             val = task.evaluate('val')

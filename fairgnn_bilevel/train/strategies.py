@@ -66,7 +66,13 @@ def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:
 
 
 class Strategy:
-    """Base: holds the model and its optimisers; ``step`` performs one update."""
+    """Base: holds the model and its optimisers; ``step`` performs one update.
+
+    ``fairness_scale`` multiplies the fairness weight (λ or η); the loop sets it each epoch
+    to schedule the weight (see ``run_epochs(fairness_warmup=...)``).
+    """
+
+    fairness_scale: float = 1.0
 
     def __init__(self, model: Module) -> None:
         self.model = model
@@ -117,7 +123,7 @@ class Lagrangian(Vanilla):
 
     def _objective(self, logits: Tensor, batch: TrainBatch) -> Dict[str, Tensor]:
         return {'task_loss': task_loss(logits, batch.labels),
-                'fairness_loss': self.lam * fairness_loss(self.fairness, logits, batch.groups,
+                'fairness_loss': self.fairness_scale * self.lam * fairness_loss(self.fairness, logits, batch.groups,
                                                           batch.labels)}
 
 
@@ -167,7 +173,8 @@ class Bilevel(Strategy):
         return [self.leader_optimizer, self.follower_optimizer]
 
     def _phi(self, logits: Tensor, batch: TrainBatch) -> Tensor:
-        return self.eta * fairness_loss(self.fairness, logits, batch.groups, batch.labels)
+        weight = self.fairness_scale * self.eta
+        return weight * fairness_loss(self.fairness, logits, batch.groups, batch.labels)
 
     def _decode_with(self, follower: Sequence[Tensor], decode: Decode, hidden: Tensor) -> Tensor:
         params = {f'model.{name}': value for name, value in zip(self.follower_names, follower)}
