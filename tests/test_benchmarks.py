@@ -1,0 +1,28 @@
+"""The benchmark scripts still run (tiny sizes; this checks that they work, not how fast)."""
+import json
+import subprocess
+import sys
+
+from tests.conftest import shared_dataset
+from tests.test_cli import ROOT
+
+
+def test_epoch_time_benchmark_runs(tmp_path):
+    out = tmp_path / 'bench.json'
+    subprocess.run([sys.executable, str(ROOT / 'benchmarks/epoch_time.py'), '--nodes', '150',
+                    '--features', '8', '--degree', '4', '--train', '20', '--hidden', '8',
+                    '--epochs', '2', '--warmup', '1', '--reference-epochs', '1',
+                    '--json', str(out)], check=True, capture_output=True, text=True)
+    figures = json.loads(out.read_text())
+    assert figures['graph']['nodes'] == 150 and figures['graph']['train_nodes'] == 20
+    assert set(figures['ms_per_epoch']) == {'vanilla', 'lagrangian', 'bilevel_first_order',
+                                           'bilevel_unrolled', 'reference'}
+    assert all(v > 0 for v in figures['peak_rss_mb'].values())
+
+
+def test_tabular_benchmark_runs(tmp_path):
+    root = shared_dataset('adult')
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/tabular_epoch_time.py'),
+                           '--root', str(root), '--epochs', '1', '--warmup', '0',
+                           '--batch-size', '5000'], check=True, capture_output=True, text=True)
+    assert 'bilevel_first_order / lagrangian:' in proc.stdout
