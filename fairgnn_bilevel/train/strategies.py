@@ -227,12 +227,8 @@ class Reference(Bilevel):
     applied twice.  Set ``follower_lr=1e-9`` to also mimic its hard-coded graph learning rate.
     """
 
-    def __init__(self, model: Module, **kwargs) -> None:
-        kwargs.setdefault('follower_steps', 1)
-        super().__init__(model, **kwargs)
-
     def step(self, encode: Encode, decode: Decode) -> Dict[str, float]:
-        batch = encode()
+        batch = encode()  # one follower step per leader step, as the official code does
         self.leader_optimizer.zero_grad(set_to_none=True)
         self.follower_optimizer.zero_grad(set_to_none=True)
         phi = self._phi(torch.sigmoid(decode(batch.hidden)), batch)
