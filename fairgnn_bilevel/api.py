@@ -35,7 +35,8 @@ def resolve_config(config: Optional[Config | Dict[str, Any]] = None, method: Opt
                    **overrides: Any) -> Config:
     """A :class:`Config` from a Config, a mapping or defaults, with ``key=value`` overrides."""
     values = config.to_dict() if isinstance(config, Config) else dict(config or {})
-    items = [f'{key}={_yaml(value)}' for key, value in overrides.items()]
+    # ``model__hidden=32`` is how a keyword argument spells the dotted key ``model.hidden``
+    items = [f'{key.replace("__", ".")}={_yaml(value)}' for key, value in overrides.items()]
     if method is not None:
         items.append(f'train.method={method}')
     return from_dict(apply_overrides(values, items))
@@ -100,7 +101,7 @@ def fit(data: Data, *, method: Optional[str] = None,
     Returns:
         :class:`FitResult`; ``val`` and ``test`` hold ``acc``, ``auc``, ``dp``, ``eo``.
     """
-    cfg = resolve_config(config, method, **{k.replace('__', '.'): v for k, v in overrides.items()})
+    cfg = resolve_config(config, method, **overrides)
     validate_graph(data)
     device = _device(cfg.train.device)
     seed_everything(cfg.train.seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import List, Optional, Union
 
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
@@ -54,7 +54,7 @@ def config_hash(config: Config) -> str:
 
 
 def run_seeds(config: Config, seeds: int, out: Optional[Path], *, progress: bool = True,
-              data: Optional[Data] = None, log: Callable[[str], None] = print) -> List[dict]:
+              data: Optional[Data] = None) -> List[dict]:
     """Train ``seeds`` runs (seeds ``train.seed``, ``+1``, …) and return their records.
 
     Records are appended to ``out/results.json`` after every run; runs of the same config

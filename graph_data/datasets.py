@@ -21,7 +21,7 @@ from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 from .fairgnn_format import read_fairgnn
 
-__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir', 'sha256']
+__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir', 'sha256', 'fetch']
 
 _FAIRGNN = ('https://raw.githubusercontent.com/EnyanDai/FairGNN/'
             '13cdca7627d7779a2396299cdc8edd3a790db7cc/dataset')
@@ -53,6 +53,30 @@ def _socket_timeout(seconds: float):
         yield
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def fetch(url: str, folder: Path, *, expected_sha256: Optional[str] = None,
+          owner: str = 'download') -> Path:
+    """Download ``url`` into ``folder`` with PyG's ``download_url``, failing fast offline.
+
+    A failed transfer or a file whose sha256 differs from ``expected_sha256`` is deleted,
+    so a later attempt never mistakes a partial or wrong file for the real one.
+    """
+    path = folder / url.rpartition('/')[2]
+    try:
+        with _socket_timeout(30):
+            download_url(url, str(folder), log=False)
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise FileNotFoundError(f'{owner}: could not download {url} ({error}); are you '
+                                f'offline? Put the file in {folder} by hand') from None
+    if expected_sha256 is not None:
+        got = sha256(path)
+        if got != expected_sha256:
+            path.unlink()
+            raise ValueError(f'{url}: downloaded file has sha256 {got[:16]}…, expected '
+                             f'{expected_sha256[:16]}…; the file was not kept')
+    return path
 
 
 class FairGNNDataset(InMemoryDataset):
@@ -146,21 +170,8 @@ class FairGNNDataset(InMemoryDataset):
     def download(self) -> None:
         self.source.mkdir(parents=True, exist_ok=True)
         for name in self._missing():
-            path = self.source / name
-            try:
-                with _socket_timeout(30):
-                    download_url(f'{self.url}/{name}', str(self.source), log=False)
-            except OSError as error:
-                path.unlink(missing_ok=True)
-                raise FileNotFoundError(f'{self.__class__.__name__}: could not download '
-                                        f'{self.url}/{name} ({error}); are you offline? Put the '
-                                        f'file in {self.source} by hand') from None
-            expected = self.checksums.get(name)
-            if expected is not None and sha256(path) != expected:
-                got = sha256(path)
-                path.unlink()
-                raise ValueError(f'{self.url}/{name}: downloaded file has sha256 {got[:16]}…, '
-                                 f'expected {expected[:16]}…; the file was not kept')
+            fetch(f'{self.url}/{name}', self.source, expected_sha256=self.checksums.get(name),
+                  owner=self.__class__.__name__)
 
     def process(self) -> None:
         raw = read_fairgnn(self.source / self.nodes_file, self.source / self.edges_file,

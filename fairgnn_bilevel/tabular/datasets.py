@@ -24,10 +24,6 @@ ADULT_COLUMNS = ['age', 'workclass', 'fnlwgt', 'education', 'education-num', 'ma
                  'occupation', 'relationship', 'race', 'sex', 'capital-gain', 'capital-loss',
                  'hours-per-week', 'native-country', 'income']
 ADULT_URL = 'https://archive.ics.uci.edu/ml/machine-learning-databases/adult'
-ADULT_SHA256 = {  # the header-carrying copies used by FairBiNN (../shared/data/SOURCES.md)
-    'adult.data': '087bdad3a02c5864c3d03994f1177ff480e3b7adc8b00ce5d18f50121eb3da71',
-    'adult.test': '1d0b72a0d02e41fb80bdbb00b5bc80571a01c7e56df6435df2af5be0e4cb768c',
-}
 HEALTH_AGE_GROUPS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70-79', '80+']
 TABULAR_DATASETS = ('adult', 'health')
 
@@ -79,20 +75,6 @@ def _encode(frames: Dict[str, pd.DataFrame], label: str, sensitive: str) -> tupl
     return X, list(transformer.get_feature_names_out())
 
 
-def _download_adult(root: Path) -> None:
-    from torch_geometric.data import download_url
-    from graph_data.datasets import _socket_timeout
-    for name in ('adult.data', 'adult.test'):
-        if not (root / name).is_file():
-            try:
-                with _socket_timeout(30):
-                    download_url(f'{ADULT_URL}/{name}', str(root), log=False)
-            except OSError as error:
-                (root / name).unlink(missing_ok=True)
-                raise FileNotFoundError(f'could not download {ADULT_URL}/{name} ({error}); '
-                                        f'put the file in {root} by hand') from None
-
-
 def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float = 0.2,
                seed: int = 0, download: bool = False) -> TabularData:
     """UCI Adult: the official train/test files, plus a validation split from train.
@@ -112,8 +94,10 @@ def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float 
     root = Path(root)
     missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
     if missing and download:
+        from graph_data.datasets import fetch
         root.mkdir(parents=True, exist_ok=True)
-        _download_adult(root)
+        for name in missing:  # the UCI originals: no reference sha256 is known for them
+            fetch(f'{ADULT_URL}/{name}', root, owner='Adult')
         missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
     if missing:
         raise FileNotFoundError(f'Adult: {", ".join(missing)} not found in {root}; put them '

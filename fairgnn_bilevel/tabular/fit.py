@@ -25,7 +25,7 @@ def fit_tabular(data: TabularData, *, method: Optional[str] = None,
                 config: Optional[Config | Dict[str, Any]] = None, progress: bool = False,
                 **overrides: Any) -> FitResult:
     """Like :func:`fairgnn_bilevel.fit`, for tables: mini-batches of ``train.batch_size``."""
-    cfg = resolve_config(config, method, **{k.replace('__', '.'): v for k, v in overrides.items()})
+    cfg = resolve_config(config, method, **overrides)
     device = _device(cfg.train.device)
     seed_everything(cfg.train.seed)
     model = build_mlp(cfg, data.num_features).to(device)
