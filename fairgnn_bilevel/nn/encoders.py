@@ -6,8 +6,9 @@ propagated inputs); ``encode(prepared, rows)`` returns hidden rows for the given
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,32 +37,49 @@ class GraphEncoder(Module):
         return self.encode(self.prepare(x, edge_index))
 
 
+Plan = List[Tuple[Tensor, Optional[Tensor]]]
+
+
 @dataclass
 class PreparedGCN:
-    """Data-only state of a :class:`GCNEncoder`: :math:`\\hat{A}`, :math:`\\hat{A}X`, plans."""
+    """Data-only state of a :class:`GCNEncoder`: :math:`\\hat{A}`, :math:`\\hat{A}X`, plans.
+
+    Receptive-field plans are cached per row set in a small LRU (``max_plans`` entries).
+    The cache key is the row tensor's identity *and* its version counter, and each entry
+    holds a reference to its tensor: while an entry lives its tensor cannot be freed, so
+    no other row set can ever reuse its identity, and an in-place edit bumps the version.
+    A fresh tensor with the same values is a miss and gets a correct plan of its own.
+    """
 
     adj: Tensor
     propagated_x: Tensor
-    plans: Dict[Tuple[int, int], List[Tuple[Tensor, Tensor]]] = field(default_factory=dict)
+    max_plans: int = 8
+    plans: 'OrderedDict[Tuple[int, int], Tuple[Tensor, Plan]]' = field(
+        default_factory=OrderedDict)
 
-    def plan(self, rows: Tensor, num_layers: int) -> List[Tuple[Tensor, Optional[Tensor]]]:
-        """Per layer ``l = L..2``: (``adj[N_l][:, N_{l-1}]``, ``N_{l-1}``), cached per rows.
+    def plan(self, rows: Tensor, num_layers: int) -> Plan:
+        """Per layer ``l = L..2``: (``adj[N_l][:, N_{l-1}]``, ``N_{l-1}``) for ``rows``.
 
         ``N_{l-1}`` is ``None`` once the receptive field covers most of the graph: from
         there down every layer runs on all nodes.
         """
-        key = (rows.data_ptr(), len(rows))
-        if key not in self.plans:
-            steps: List[Tuple[Tensor, Optional[Tensor]]] = []
-            current: Optional[Tensor] = rows
-            for _ in range(num_layers - 1):
-                if current is None:
-                    steps.append((self.adj, None))
-                    continue
-                sub, current = restrict_rows(self.adj, current)
-                steps.append((sub, current))
-            self.plans[key] = steps
-        return self.plans[key]
+        key = (id(rows), rows._version)
+        hit = self.plans.get(key)
+        if hit is not None and hit[0] is rows:
+            self.plans.move_to_end(key)
+            return hit[1]
+        steps: Plan = []
+        current: Optional[Tensor] = rows
+        for _ in range(num_layers - 1):
+            if current is None:
+                steps.append((self.adj, None))
+                continue
+            sub, current = restrict_rows(self.adj, current)
+            steps.append((sub, current))
+        self.plans[key] = (rows, steps)
+        while len(self.plans) > self.max_plans:
+            self.plans.popitem(last=False)
+        return steps
 
 
 class GCNEncoder(GraphEncoder):

@@ -66,3 +66,32 @@ def test_classifier_repr_and_gat():
     assert out.shape == (10,)
     with pytest.raises(ValueError, match='unknown encoder'):
         FairBiNNGNN(6, 8, encoder='sage')
+
+
+def test_row_plans_never_alias_between_temporary_row_sets():
+    # Freshly built row tensors reuse freed memory; a plan cached for one row set must
+    # never serve another, and the cache must stay bounded.
+    torch.manual_seed(2)
+    n = 300
+    edge_index = torch.randint(0, n, (2, 200))
+    encoder = GCNEncoder(4, 6, num_layers=2)
+    prepared = encoder.prepare(torch.randn(n, 4), edge_index)
+    full = encoder.encode(prepared)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        size = int(torch.randint(1, 40, (1,), generator=generator))
+        rows = torch.randperm(n, generator=generator)[:size]
+        assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+    assert len(prepared.plans) <= prepared.max_plans
+
+
+def test_row_plan_follows_in_place_edits():
+    torch.manual_seed(3)
+    n = 200
+    encoder = GCNEncoder(4, 6, num_layers=2)
+    prepared = encoder.prepare(torch.randn(n, 4), torch.randint(0, n, (2, 150)))
+    full = encoder.encode(prepared)
+    rows = torch.tensor([1, 2, 3])
+    assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+    rows[:] = torch.tensor([150, 160, 170])
+    assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
