@@ -7,70 +7,86 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from . import __version__
 from .config import ConfigError, load_config
 from .report import format_table, summarize
+from .train.strategies import METHODS
 
 __all__ = ['main']
+
+
+def _common(command: argparse.ArgumentParser, *, seeds: int, seeds_help: str) -> None:
+    command.add_argument('--seeds', type=int, default=seeds, help=seeds_help)
+    command.add_argument('--set', dest='overrides', action='append', default=[],
+                         metavar='KEY=VALUE',
+                         help='override a config key, e.g. train.eta=100 (repeatable)')
+    command.add_argument('--overwrite', action='store_true',
+                         help='replace results of another config found in the output folder '
+                              '(default: refuse)')
+    command.add_argument('--no-progress', action='store_true', help='hide progress bars')
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='fairgnn-bilevel',
                                      description='Fair node classification with FairBiNN.')
+    parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     commands = parser.add_subparsers(dest='command', required=True)
     train = commands.add_parser('train', help='train over seeds, print and save test metrics')
     train.add_argument('--config', required=True, help='YAML experiment file')
-    train.add_argument('--method', choices=('vanilla', 'lagrangian', 'bilevel', 'reference'),
-                       help='overrides train.method')
-    train.add_argument('--seeds', type=int, default=1, help='number of seeds (default: 1)')
+    train.add_argument('--method', choices=METHODS, help='overrides train.method')
     train.add_argument('--out', type=Path, help='output folder (default: runs/<config>-<method>)')
     train.add_argument('--root', help='folder of the raw dataset files (overrides data.root)')
-    train.add_argument('--set', dest='overrides', action='append', default=[],
-                       metavar='KEY=VALUE', help='override a config key, e.g. train.eta=100')
-    train.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    _common(train, seeds=1, seeds_help='number of seeds: train.seed, +1, … (default: 1)')
 
     reproduce = commands.add_parser('reproduce', help="the paper's graph table, both splits")
-    reproduce.add_argument('--dataset', required=True, choices=('nba', 'pokec_z', 'pokec_n'))
+    reproduce.add_argument('--dataset', required=True, choices=('nba', 'pokec_z', 'pokec_n'),
+                           help='graph whose table to reproduce')
     reproduce.add_argument('--root', required=True, help='folder of the raw dataset files')
-    reproduce.add_argument('--seeds', type=int, default=5)
-    reproduce.add_argument('--out', type=Path, help='output folder (default: runs/reproduce-<dataset>)')
+    reproduce.add_argument('--out', type=Path,
+                           help='output folder (default: runs/reproduce-<dataset>)')
     reproduce.add_argument('--configs', type=Path, default=Path('configs'),
                            help='folder holding <dataset>.yaml (default: configs)')
-    reproduce.add_argument('--set', dest='overrides', action='append', default=[],
-                           metavar='KEY=VALUE')
     reproduce.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
                            help='splits trained in parallel, one thread each (default: cores)')
-    reproduce.add_argument('--no-progress', action='store_true')
+    _common(reproduce, seeds=5, seeds_help='seeds per row and split (default: 5)')
 
     sweep = commands.add_parser('sweep', help='accuracy vs ΔDP across η (bilevel) and λ')
-    sweep.add_argument('--config', required=True)
-    sweep.add_argument('--eta', type=float, nargs='+', required=True, help='bilevel η values')
-    sweep.add_argument('--lam', type=float, nargs='+', help='Lagrangian λ values (default: --eta)')
-    sweep.add_argument('--seeds', type=int, default=1)
+    sweep.add_argument('--config', required=True, help='YAML experiment file')
+    sweep.add_argument('--eta', type=float, nargs='+', required=True,
+                       help='FairBiNN fairness weights η (>= 0)')
+    sweep.add_argument('--lam', type=float, nargs='+',
+                       help='Lagrangian weights λ (>= 0; default: the --eta values)')
     sweep.add_argument('--out', type=Path, help='output folder (default: runs/sweep-<config>)')
-    sweep.add_argument('--root')
-    sweep.add_argument('--set', dest='overrides', action='append', default=[],
-                       metavar='KEY=VALUE')
-    sweep.add_argument('--no-progress', action='store_true')
+    sweep.add_argument('--root', help='folder of the raw dataset files (overrides data.root)')
+    _common(sweep, seeds=1, seeds_help='seeds per point (default: 1)')
     return parser
+
+
+def _check_seeds(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
 
 
 def _train(args: argparse.Namespace) -> int:
     from .experiment import run_seeds
+    _check_seeds(args)
     overrides = list(args.overrides)
     if args.method:
         overrides.append(f'train.method={args.method}')
     if args.root:
         overrides.append(f'data.root={args.root}')
     config = load_config(args.config, overrides)
-    if args.seeds < 1:
-        raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
-    runs = run_seeds(config, args.seeds, out, progress=not args.no_progress)
+    runs = run_seeds(config, args.seeds, out, progress=not args.no_progress,
+                     overwrite=args.overwrite)
     print(f'{config.data.name}: test metrics (%), mean ± std over {args.seeds} seed(s); '
           f'selection: {runs[0]["selection"]}')
     if runs[0].get('val_is_test'):
         print('note: this split has validation = test (FairGNN protocol on NBA), so model '
               'selection saw test labels; use --set data.split=stratified for a leak-free one')
+    for run in runs:
+        for warning in run.get('warnings', []):
+            print(f'note: seed {run["seed"]}: {warning}')
     print(format_table(summarize(runs)))
     print(f'runs written to {out / "results.json"}')
     return 0
@@ -78,28 +94,33 @@ def _train(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import run_reproduce
-    if args.seeds < 1:
-        raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
+    _check_seeds(args)
     out = args.out or Path('runs') / f'reproduce-{args.dataset}'
     print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
                         overrides=args.overrides, progress=not args.no_progress,
-                        jobs=args.jobs))
+                        jobs=args.jobs, overwrite=args.overwrite))
     print(f'written: {out / "table.md"}, {out / "results.json"}')
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
+    _check_seeds(args)
+    for flag, values in (('--eta', args.eta), ('--lam', args.lam or [])):
+        negative = [v for v in values if v < 0]
+        if negative:
+            raise ConfigError(f'{flag} values must be >= 0, got {negative[0]:g}')
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
     config = load_config(args.config, overrides)
     out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'
     summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, overwrite=args.overwrite)
     for method, volume in summary['hypervolume'].items():
         print(f'{method}: Pareto-front hypervolume {volume:.5f} '
               f'(reference ΔDP {summary["reference_point"][0]:.4f}, '
               f'ACC {summary["reference_point"][1]:.4f}; larger is better)')
-    print(f'written: {out / "sweep.json"}, {out / "sweep.csv"}, {out / "sweep.png"}')
+    written = ', '.join(str(out / name) for name in summary['written'])
+    print(f'written: {written}')
     return 0
 
 

@@ -1,37 +1,64 @@
 """Experiments: a config's dataset, trained over seeds, recorded run by run."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from .api import fit
-from .config import Config, ConfigError
+from .api import fit, show_progress
+from .config import Config, ConfigError, check_applies
 from .report import read_runs, write_json
 from .tabular.fit import fit_tabular
 
 __all__ = ['load_data', 'run_seeds', 'config_hash']
 
 
+# The data keys each kind of dataset reads; any other data key set in a config is an error.
+_DATA_KEYS = {
+    'synthetic': {'name', 'synthetic'},
+    'fairgnn': {'name', 'root', 'split', 'split_seed', 'sens_in_features', 'verify', 'download'},
+    'adult': {'name', 'root', 'sensitive', 'val_fraction', 'split_seed', 'download'},
+    'health': {'name', 'root', 'sensitive', 'val_fraction', 'split_seed'},
+}
+
+
+def _check_data_keys(config: Config, kind: str) -> None:
+    for key, value in dataclasses.asdict(config.data).items():
+        if key not in _DATA_KEYS[kind] and value not in (None, {}):
+            reads = ', '.join(f'data.{k}' for k in sorted(_DATA_KEYS[kind] - {'name'}))
+            raise ConfigError(f'data.{key} does not apply to dataset {config.data.name!r} '
+                              f'(it reads {reads}); remove it')
+
+
 def load_data(config: Config) -> Union[Data, 'TabularData']:
-    """The dataset that ``config.data`` names: a graph, or a table (``adult``, ``health``)."""
+    """The dataset that ``config.data`` names: a graph, or a table (``adult``, ``health``).
+
+    Keys that the dataset does not read are rejected, so that no result records a setting
+    that did not take effect.
+    """
     import graph_data
     from .tabular.datasets import TABULAR_DATASETS, load_adult, load_health
     data = config.data
     if data.name in TABULAR_DATASETS:
+        _check_data_keys(config, data.name)
+        check_applies(config, 'table')
         if not data.root:
             raise ConfigError(f'data.root is not set: point it (or --root) at the {data.name} '
                               'files')
+        kwargs = dict(val_fraction=0.2 if data.val_fraction is None else data.val_fraction,
+                      seed=data.split_seed or 0)
         if data.name == 'adult':
             return load_adult(data.root, sensitive=data.sensitive or 'sex',
-                              val_fraction=data.val_fraction, seed=data.split_seed)
-        return load_health(data.root, sensitive=data.sensitive or 'age',
-                           val_fraction=data.val_fraction, seed=data.split_seed)
+                              download=bool(data.download), **kwargs)
+        return load_health(data.root, sensitive=data.sensitive or 'age', **kwargs)
+    check_applies(config, 'graph')
     if data.name == 'synthetic':
+        _check_data_keys(config, 'synthetic')
         try:
             return graph_data.fair_sbm(**data.synthetic)
         except TypeError as error:
@@ -39,11 +66,15 @@ def load_data(config: Config) -> Union[Data, 'TabularData']:
     if data.name not in graph_data.DATASETS:
         raise ConfigError(f'data.name: unknown dataset {data.name!r}; use synthetic, '
                           f'{", ".join(graph_data.DATASETS)} or {", ".join(TABULAR_DATASETS)}')
+    _check_data_keys(config, 'fairgnn')
     if not data.root:
         raise ConfigError(f'data.root is not set: point it (or --root) at the folder with the '
                           f'{data.name} raw files')
-    return graph_data.load_dataset(data.name, data.root, split=data.split, seed=data.split_seed,
-                                   sens_in_features=data.sens_in_features)
+    return graph_data.load_dataset(
+        data.name, data.root, split=data.split or 'fairgnn',
+        seed=20 if data.split_seed is None else data.split_seed,
+        sens_in_features=bool(data.sens_in_features), download=bool(data.download),
+        verify=data.verify is not False)
 
 
 def config_hash(config: Config) -> str:
@@ -53,37 +84,64 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def run_seeds(config: Config, seeds: int, out: Optional[Path], *, progress: bool = True,
-              data: Optional[Data] = None) -> List[dict]:
+def _existing_runs(out: Path, digest: str, overwrite: bool) -> List[dict]:
+    """Records already in ``out/results.json`` for the config ``digest``; refuses an
+    ``out`` that is a file, a corrupt results file, and one written by another config."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
+    path = out / 'results.json'
+    runs = read_runs(path)
+    foreign = [r for r in runs if r.get('config_hash') != digest]
+    if foreign and not overwrite:
+        theirs = foreign[0]
+        raise ConfigError(
+            f'{path} holds runs of another config ({theirs.get("dataset")} '
+            f'{theirs.get("method")}, config hash {theirs.get("config_hash")}; this one is '
+            f'{digest}); use another --out, or --overwrite to replace them')
+    return [r for r in runs if r.get('config_hash') == digest]
+
+
+def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
+              progress: Optional[bool] = True, data: Optional[Data] = None,
+              overwrite: bool = False, log: Callable[[str], None] = print) -> List[dict]:
     """Train ``seeds`` runs (seeds ``train.seed``, ``+1``, …) and return their records.
 
-    Records are appended to ``out/results.json`` after every run; runs of the same config
-    and seed already there are reused, so an interrupted job resumes where it stopped.
+    Records are written to ``out/results.json`` after every run; runs of the same config
+    and seed already there are reused (and ``log`` says which), so an interrupted job
+    resumes where it stopped.  A results file of another config is refused unless
+    ``overwrite``; every check runs before any training.
     """
-    data = load_data(config) if data is None else data
-    train = fit if isinstance(data, Data) else fit_tabular
+    if seeds < 1:
+        raise ConfigError(f'--seeds must be >= 1, got {seeds}')
     digest = config_hash(config)
-    path = out / 'results.json' if out is not None else None
-    existing = read_runs(path) if path is not None else []
+    existing = _existing_runs(out, digest, overwrite) if out is not None else []
+    wanted = [config.train.seed + offset for offset in range(seeds)]
+    done = {r['seed']: r for r in existing if r['seed'] in wanted}
+    if done:
+        log(f'{out / "results.json"}: seed(s) {", ".join(map(str, sorted(done)))} already '
+            'done with this config; skipping them')
+    if len(done) < len(wanted) and data is None:
+        data = load_data(config)
+    train = fit if isinstance(data, Data) else fit_tabular
     runs: List[dict] = []
-    for offset in tqdm(range(seeds), desc=f'{config.train.method} seeds', disable=not progress):
-        seed = config.train.seed + offset
-        done = [r for r in existing if r.get('config_hash') == digest and r['seed'] == seed]
-        if done:
-            runs.append(done[0])
+    for seed in tqdm(wanted, desc=f'{config.train.method} seeds',
+                     disable=not show_progress(progress)):
+        if seed in done:
+            runs.append(done[seed])
             continue
         result = train(data, config=config, progress=progress, seed=seed)
         runs.append({
             'dataset': config.data.name, 'method': config.train.method, 'seed': seed,
             'selected_epoch': result.selected_epoch, 'test': result.test, 'val': result.val,
-            'seconds': round(result.seconds, 3), 'selection': result.selection,
+            'seconds': round(result.seconds, 3), 'threads': result.threads,
+            'selection': result.selection, 'warnings': result.warnings,
             'split': getattr(data, 'split', 'stratified'),
             'sens_in_features': bool(getattr(data, 'sens_in_features', False)),
             'val_is_test': bool(getattr(data, 'val_is_test', False)), 'config_hash': digest,
             'config': config.to_dict(),
         })
-        if path is not None:
-            kept = [r for r in existing if not (r.get('config_hash') == digest
-                                                and r['seed'] in {x['seed'] for x in runs})]
-            write_json(path, kept + runs)
+        if out is not None:
+            finished = {r['seed'] for r in runs}
+            kept = [r for r in existing if r['seed'] not in finished]
+            write_json(out / 'results.json', kept + runs)
     return runs

@@ -20,6 +20,7 @@ __all__ = [
     'equalized_odds_difference',
     'group_rates',
     'binary_report',
+    'check_split',
 ]
 
 
@@ -169,7 +170,9 @@ def equalized_odds_difference(
 def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any) -> dict:
     """ACC, AUC, hard ΔDP and hard ΔEO of probabilities thresholded at 0.5, as fractions.
 
-    These are the four figures of the fair-graph tables (keys ``acc``, ``auc``, ``dp``, ``eo``).
+    These are the four figures of the fair-graph tables (keys ``acc``, ``auc``, ``dp``,
+    ``eo``), plus ``positive_rate``, the share of rows predicted positive, which tells a
+    near-constant predictor (fair only because it predicts one class) from a real one.
     """
     y_prob = _as_numpy(y_prob, 'y_prob')
     y_hat = (y_prob > 0.5).astype(np.int64)
@@ -179,4 +182,29 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any) -> dict:
         'dp': demographic_parity_difference(y_hat, sensitive_features=sensitive_features),
         'eo': equal_opportunity_difference(y_true, y_hat,
                                            sensitive_features=sensitive_features),
+        'positive_rate': float(y_hat.mean()),
     }
+
+
+def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: bool) -> None:
+    """Raise ``ValueError`` if split ``name`` cannot be trained or evaluated on.
+
+    A split needs both labels and at least two sensitive groups; an ``evaluated`` split
+    (validation, test) also needs a positive row in every group, or ΔEO is undefined.
+    Called before training, so that no run ends in an undefined metric.
+    """
+    y_true = _as_numpy(y_true, 'y_true')
+    sens = _as_numpy(sensitive_features, 'sensitive_features')
+    present = [_py(g) for g in np.unique(sens)]
+    if len(present) < 2:
+        raise ValueError(f'{name} holds a single sensitive group ({present}); '
+                         'group fairness needs at least two in every split')
+    labels = [_py(v) for v in np.unique(y_true)]
+    if len(labels) < 2:
+        raise ValueError(f'{name} holds a single label ({labels}); training and AUC need '
+                         'both classes in every split')
+    if evaluated:
+        without = [g for g in present if not (y_true[sens == g] == 1).any()]
+        if without:
+            raise ValueError(f'{name}: sensitive group(s) {without} have no positive row, so '
+                             'ΔEO is undefined; use a larger split or merge groups')

@@ -9,7 +9,7 @@ from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
-__all__ = ['METRICS', 'summarize', 'format_table', 'write_json', 'read_runs']
+__all__ = ['METRICS', 'summarize', 'format_cell', 'format_table', 'write_json', 'read_runs']
 
 METRICS = (('acc', 'ACC'), ('auc', 'AUC'), ('dp', 'ΔDP'), ('eo', 'ΔEO'))
 
@@ -29,27 +29,53 @@ def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) 
     return rows
 
 
+def format_cell(mean: float, std: float, *, runs: int) -> str:
+    """``mean ± std`` in percent; one run has no spread, so its std prints as ``–``."""
+    return f'{100 * mean:.2f} ± ' + (f'{100 * std:.2f}' if runs > 1 else '–')
+
+
 def format_table(rows: Sequence[dict], label: str = 'method') -> str:
     """A Markdown table of ``rows`` from :func:`summarize`, metrics in percent."""
     header = f'| {label} | runs | ' + ' | '.join(name for _, name in METRICS) + ' |'
     lines = [header, '|' + '---|' * (len(METRICS) + 2)]
     for row in rows:
-        cells = [f'{100 * row[m][0]:.2f} ± {100 * row[m][1]:.2f}' for m, _ in METRICS]
+        cells = [format_cell(*row[m], runs=row['runs']) for m, _ in METRICS]
         lines.append(f'| {row[label]} | {row["runs"]} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str | Path, payload) -> None:
-    """Write JSON atomically (temp file + rename), so an interruption never truncates it."""
+    """Write JSON atomically (temp file + rename), so an interruption never truncates it.
+
+    The file gets the permissions of any newly created file (``0666`` less the umask),
+    not the owner-only mode of the temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
     with os.fdopen(fd, 'w') as handle:
         json.dump(payload, handle, indent=2, ensure_ascii=False)
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
 
 
 def read_runs(path: str | Path) -> List[dict]:
     """The run records of a ``results.json`` (empty if the file does not exist)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        runs = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f'{path} is not a valid results file ({error}); move it away or '
+                         'pick another output folder') from None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and 'seed' in r for r in runs):
+        raise ValueError(f'{path} is not a list of run records; move it away or pick another '
+                         'output folder')
+    return runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .config import Config, apply_overrides, from_dict, load_config
 from .experiment import load_data, run_seeds
@@ -42,26 +42,26 @@ def _paper_table_rows(dataset: str) -> List[str]:
 
 
 def _run_split(base_values: dict, split: str, seeds: int, out: Path, progress: bool,
-               threads: int) -> Tuple[List[dict], bool]:
+               threads: Optional[int], overwrite: bool) -> Tuple[List[dict], bool]:
     """Every row on one split; runs in a worker process when splits run in parallel."""
-    import torch
-    if threads:
-        torch.set_num_threads(threads)
+    pinned = [f'train.threads={threads}'] if threads else []
     split_cfg = from_dict(apply_overrides(dict(base_values), [
-        f'data.split={split}', f'data.split_seed={20 if split == "fairgnn" else 0}']))
+        f'data.split={split}', f'data.split_seed={20 if split == "fairgnn" else 0}', *pinned]))
+    configs = [(label, from_dict(apply_overrides(split_cfg.to_dict(), row)))
+               for label, row in ROWS]  # every row checked before training
     data = load_data(split_cfg)
     runs = []
-    for label, row in ROWS:
-        cfg = from_dict(apply_overrides(split_cfg.to_dict(), row))
+    for label, cfg in configs:
         folder = out / split / label.split(' (')[0].replace(' + ', '-').replace(' ', '_')
-        for run in run_seeds(cfg, seeds, folder, progress=progress, data=data):
+        for run in run_seeds(cfg, seeds, folder, progress=progress, data=data,
+                             overwrite=overwrite):
             runs.append({**run, 'row': label})
     return runs, bool(getattr(data, 'val_is_test', False))
 
 
 def run_reproduce(dataset: str, root: str, seeds: int, out: Path, *, config_dir: Path,
                   overrides: Sequence[str] = (), progress: bool = True, jobs: int = 1,
-                  log: Callable[[str], None] = print) -> str:
+                  overwrite: bool = False, log: Callable[[str], None] = print) -> str:
     """Train every row on both splits; write ``results.json`` and ``table.md``; return the table.
 
     With ``jobs > 1`` the splits train in parallel worker processes of one thread each
@@ -74,11 +74,12 @@ def run_reproduce(dataset: str, root: str, seeds: int, out: Path, *, config_dir:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(min(jobs, len(SPLITS)),
                                  mp_context=multiprocessing.get_context('spawn')) as pool:
-            futures = [pool.submit(_run_split, values, split, seeds, out, False, 1)
+            futures = [pool.submit(_run_split, values, split, seeds, out, False, 1, overwrite)
                        for split in SPLITS]
             results = [future.result() for future in futures]
     else:
-        results = [_run_split(values, split, seeds, out, progress, 0) for split in SPLITS]
+        results = [_run_split(values, split, seeds, out, progress, None, overwrite)
+                   for split in SPLITS]
     sections, all_runs = [], []
     for split, (runs, leak) in zip(SPLITS, results):
         log(f'{split}: {len(runs)} runs done')

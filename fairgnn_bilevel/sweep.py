@@ -7,7 +7,7 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from .config import Config, apply_overrides, from_dict
+from .config import Config, ConfigError, apply_overrides, from_dict
 from .experiment import load_data, run_seeds
 from .plot import hypervolume, pareto_front, plot_fronts
 from .report import write_json
@@ -20,22 +20,27 @@ def _with(config: Config, overrides: Sequence[str]) -> Config:
 
 
 def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seeds: int,
-              out: Path, *, progress: bool = True, log: Callable[[str], None] = print) -> dict:
+              out: Path, *, progress: bool = True, overwrite: bool = False,
+              log: Callable[[str], None] = print) -> dict:
     """Train bilevel at each η and lagrangian at each λ (``seeds`` runs each).
 
     Writes ``out/sweep.json`` (every point: method, weight, mean val/test metrics),
     ``out/sweep.csv``, ``out/sweep.png`` (test ACC against test ΔDP with each method's
-    Pareto front) and returns the summary, including each front's hypervolume measured
-    from the same reference point (the worst ΔDP and ACC seen).
+    Pareto front; only with matplotlib, the ``plots`` extra) and returns the summary,
+    including each front's hypervolume measured from the same reference point (the worst
+    ΔDP and ACC seen) and the names of the files ``written``.
     """
-    data = load_data(config)
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
         ('lagrangian', 'lam', lam) for lam in lams]
+    configs = [_with(config, [f'train.method={method}', f'train.{key}={weight}'])
+               for method, key, weight in settings]  # every value checked before training
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
+    data = load_data(config)
     points: List[dict] = []
-    for method, key, weight in settings:
-        cfg = _with(config, [f'train.method={method}', f'train.{key}={weight}'])
+    for (method, key, weight), cfg in zip(settings, configs):
         runs = run_seeds(cfg, seeds, out / f'{method}-{key}{weight:g}', progress=progress,
-                         data=data)
+                         data=data, overwrite=overwrite, log=log)
         mean = lambda split, m: float(np.mean([r[split][m] for r in runs]))  # noqa: E731
         point = {'method': method, key: weight, 'seeds': seeds,
                  **{f'{split}_{m}': mean(split, m) for split in ('val', 'test')
@@ -58,6 +63,12 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
             f'{s}_{m}' for s in ('val', 'test') for m in ('acc', 'auc', 'dp', 'eo')])
         writer.writeheader()
         writer.writerows(points)
-    plot_fronts(series, out / 'sweep.png',
-                f'{config.data.name}: accuracy vs ΔDP ({seeds} seed(s) per point)')
+    summary['written'] = ['sweep.json', 'sweep.csv']
+    try:
+        plot_fronts(series, out / 'sweep.png',
+                    f'{config.data.name}: accuracy vs ΔDP ({seeds} seed(s) per point)')
+        summary['written'].append('sweep.png')
+    except ModuleNotFoundError as error:
+        log(f'note: no sweep.png: the plot needs {error.name}; install the plots extra '
+            '(pip install "fairgnn-bilevel[plots]", or pip install -e ".[plots]" in a checkout)')
     return summary

@@ -21,7 +21,8 @@ __all__ = ['fair_sbm']
 
 
 def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 10.0,
-             minority: float = 0.4, label_gap: float = 0.1, sens_homophily: float = 4.0,
+             minority: float = 0.4, positive_rate: float = 0.5, label_gap: float = 0.1,
+             sens_homophily: float = 4.0,
              label_homophily: float = 2.0, label_signal: float = 0.6,
              sens_signal: float = 1.0, informative: int = 4, train: float = 0.5,
              val: float = 0.25, max_train: Optional[int] = None, seed: int = 0) -> Data:
@@ -32,7 +33,9 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
         num_features: feature columns (the sensitive attribute itself is not one of them).
         avg_degree: expected undirected degree.
         minority: fraction of nodes with ``s = 1``.
-        label_gap: ``P(y=1 | s=0) - P(y=1 | s=1)``, centred on 0.5.
+        positive_rate: the centre of the two groups' positive rates (the label base rate
+            when the groups are the same size).
+        label_gap: ``P(y=1 | s=0) - P(y=1 | s=1)``, centred on ``positive_rate``.
         sens_homophily: how much likelier an edge is within a sensitive group than across.
         label_homophily: the same for labels.
         label_signal: mean shift of the ``informative`` label columns, per unit of ``2y-1``.
@@ -51,7 +54,7 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
                          f'2 * informative={2 * informative} signal columns')
     rng = np.random.default_rng(seed)
     sens = (rng.random(num_nodes) < minority).astype(np.int64)
-    rate = np.where(sens == 0, 0.5 + label_gap / 2, 0.5 - label_gap / 2)
+    rate = np.where(sens == 0, positive_rate + label_gap / 2, positive_rate - label_gap / 2)
     y = (rng.random(num_nodes) < rate).astype(np.int64)
 
     x = rng.standard_normal((num_nodes, num_features))

@@ -9,7 +9,7 @@ from tests.nn.test_fairness_block import UserGNN
 
 def test_fit_returns_metrics_and_selected_model(graph):
     result = fb.fit(graph, method='bilevel', epochs=20)
-    assert set(result.test) == set(result.val) == {'acc', 'auc', 'dp', 'eo'}
+    assert set(result.test) == set(result.val) == {'acc', 'auc', 'dp', 'eo', 'positive_rate'}
     assert 1 <= result.selected_epoch <= 20
     assert all(0.0 <= v <= 1.0 for v in result.test.values())
     # the returned model is the selected one: re-evaluating it reproduces the val metrics

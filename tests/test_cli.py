@@ -20,7 +20,7 @@ def test_train_writes_results(tmp_path, capsys):
     for run in runs:
         assert {'dataset', 'method', 'seed', 'selected_epoch', 'test', 'val',
                 'seconds'} <= set(run)
-        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo'}
+        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'positive_rate'}
         assert all(0 <= v <= 1 for v in run['test'].values())
     out = capsys.readouterr().out
     assert '| bilevel | 2 |' in out and 'ΔDP' in out

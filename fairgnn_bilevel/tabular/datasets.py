@@ -17,6 +17,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ..metrics import check_split
+
 __all__ = ['TabularData', 'load_adult', 'load_health', 'ADULT_COLUMNS', 'HEALTH_AGE_GROUPS',
            'TABULAR_DATASETS']
 
@@ -42,6 +44,31 @@ class TabularData:
     @property
     def num_features(self) -> int:
         return self.X['train'].shape[1]
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the split and the problem if this cannot be trained on:
+        missing splits, mismatched rows or columns, non-finite features, labels other than
+        0/1, negative groups, or a split without both labels and two groups."""
+        for split in ('train', 'val', 'test'):
+            if split not in self.X or split not in self.y or split not in self.sens:
+                raise ValueError(f'TabularData has no {split!r} split; it needs train, val '
+                                 'and test')
+            X, y, sens = (np.asarray(a) for a in (self.X[split], self.y[split],
+                                                  self.sens[split]))
+            if X.ndim != 2 or X.shape[1] != self.num_features:
+                raise ValueError(f'{split}: X must be [rows, {self.num_features}], got shape '
+                                 f'{X.shape}')
+            if not (len(X) == len(y) == len(sens)):
+                raise ValueError(f'{split}: X, y and sens have {len(X)}, {len(y)} and '
+                                 f'{len(sens)} rows')
+            if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
+                raise ValueError(f'{split}: X must be finite numbers (NaN, inf or text found); '
+                                 'impute or encode them first')
+            if not np.isin(y, [0, 1]).all():
+                raise ValueError(f'{split}: y must be 0 or 1, found {np.unique(y)[:5].tolist()}')
+            if not np.issubdtype(sens.dtype, np.integer) or (sens < 0).any():
+                raise ValueError(f'{split}: sens must hold integer group ids >= 0')
+            check_split(split, y, sensitive_features=sens, evaluated=split != 'train')
 
 
 def _read_adult_file(path: Path) -> pd.DataFrame:

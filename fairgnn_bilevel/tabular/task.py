@@ -29,6 +29,9 @@ class TabularTask:
                          for a in (data.X[split], data.y[split], data.sens[split]))
             for split in data.X}
         self.generator = torch.Generator().manual_seed(seed)
+        hidden = getattr(model, 'hidden', 64)
+        self.step_size = float(min(batch_size, len(data.y['train']))
+                               * (data.num_features + hidden) * hidden)
 
     def train_epoch(self, strategy: Strategy) -> Dict[str, float]:
         X, y, sens = self.tensors['train']

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from ..metrics import binary_report
+from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel
 from .strategies import Strategy, TrainBatch
 
@@ -21,18 +21,31 @@ def validate_graph(data: Data) -> None:
     """Raise ``ValueError`` naming the problem if ``data`` cannot be trained on.
 
     Masks must be disjoint, except validation and test when ``data.val_is_test`` is set
-    (the FairGNN protocol on NBA, where selecting on validation selects on test).
+    (the FairGNN protocol on NBA, where selecting on validation selects on test).  Every
+    split must hold both labels and two sensitive groups, and every group of the
+    validation and test splits a positive node, or its metrics would be undefined.
     """
     for name in ('x', 'edge_index', 'y', 'sens') + _MASKS:
         if getattr(data, name, None) is None:
             raise ValueError(f'graph has no {name!r} attribute; node classification with '
                              f'fairness needs x, edge_index, y, sens and {", ".join(_MASKS)}')
-    n = data.num_nodes
-    if torch.isnan(data.x).any():
-        rows = torch.isnan(data.x).any(1).nonzero().view(-1)
-        raise ValueError(f'x has NaN in {len(rows)} nodes (first: {rows[:5].tolist()}); '
-                         'impute or drop them first')
-    if data.edge_index.numel() and (data.edge_index.min() < 0 or data.edge_index.max() >= n):
+    x, edge_index = data.x, data.edge_index
+    if x.dim() != 2 or not x.is_floating_point():
+        raise ValueError(f'x must be a 2-D floating-point tensor [nodes, features], got '
+                         f'dtype {x.dtype} and shape {tuple(x.shape)}; use x.float()')
+    for problem, bad in (('NaN', torch.isnan(x)), ('infinite values', torch.isinf(x))):
+        rows = bad.any(1).nonzero().view(-1)
+        if len(rows):
+            raise ValueError(f'x has {problem} in {len(rows)} nodes (first: '
+                             f'{rows[:5].tolist()}); impute, clip or drop them first')
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f'edge_index must have shape [2, num_edges], got {tuple(edge_index.shape)}'
+                         '; transpose a [num_edges, 2] list with edge_index.t()')
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise ValueError(f'edge_index must hold integer node indices, got dtype '
+                         f'{edge_index.dtype}; use edge_index.long()')
+    n = x.size(0)
+    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= n):
         raise ValueError(f'edge_index refers to nodes outside 0..{n - 1}')
     for name in _MASKS + ('y', 'sens'):
         if getattr(data, name).size(0) != n:
@@ -52,18 +65,19 @@ def validate_graph(data: Data) -> None:
             if overlap:
                 raise ValueError(f'{a} and {b} overlap in {overlap} nodes; splits must be '
                                  'disjoint (use graph_data split="stratified")')
+    if data.sens.is_floating_point():
+        raise ValueError('sens must hold integer group ids, got a floating-point tensor')
     used = data.train_mask | data.val_mask | data.test_mask
     labels = torch.unique(data.y[used])
     if not bool(((labels == 0) | (labels == 1)).all()):
         raise ValueError(f'y must be 0 or 1 on train/val/test nodes, found {labels.tolist()}')
-    if data.sens.is_floating_point():
-        raise ValueError('sens must hold integer group ids, got a floating-point tensor')
     if (data.sens[used] < 0).any():
         raise ValueError('sens is negative on some train/val/test nodes (unknown group?); '
                          'mask those nodes out or assign them a group')
-    if len(torch.unique(data.sens[data.train_mask])) < 2:
-        raise ValueError('train_mask holds a single sensitive group; the fairness loss '
-                         'needs at least two')
+    for name in _MASKS:
+        mask = getattr(data, name)
+        check_split(name, data.y[mask], sensitive_features=data.sens[mask],
+                    evaluated=name != 'train_mask')
 
 
 class GraphTask:
@@ -83,6 +97,9 @@ class GraphTask:
         self.train_rows = self.split_rows['train']
         self.train_labels = data.y[self.train_rows].float()
         self.train_groups = data.sens[self.train_rows]
+        hidden = getattr(model, 'hidden_channels', 64)
+        self.step_size = float(data.num_nodes * (data.num_features + hidden) * hidden
+                               + data.edge_index.size(1) * hidden)
         self._fast = isinstance(model, BilevelModel) and hasattr(model, 'encoder') and hasattr(
             model.encoder, 'prepare')
         if self._fast:

@@ -21,6 +21,7 @@ class Task(Protocol):
     """What the loop trains: a model, one epoch of steps, and metrics on a split."""
 
     model: Module
+    step_size: float  # multiply-adds of one forward pass, to choose a thread count
 
     def train_epoch(self, strategy: Strategy) -> Dict[str, float]: ...
 

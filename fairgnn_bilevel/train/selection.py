@@ -8,7 +8,12 @@ instead of one per epoch.
 Rules:
 
 * ``tolerance`` (default): among epochs whose val ACC is within ``acc_tolerance`` of the
-  best val ACC of the run, the smallest val ΔDP + ΔEO.
+  best val ACC of the run *and* whose val AUC is within ``auc_tolerance`` of the best val
+  AUC, the smallest val ΔDP + ΔEO; if no epoch meets both, the largest val ACC among
+  epochs within ``auc_tolerance`` of the best AUC.  Epochs that predict one class for more
+  than :data:`ONE_CLASS_SHARE` of the validation rows are left out whenever another epoch
+  exists: on weak-signal graphs such near-constant predictors have the best accuracy (the
+  majority rate) and look fair because they hardly separate anyone.
 * ``fairgnn``: FairGNN's rule — among epochs with val ACC ≥ ``min_acc`` and val AUC ≥
   ``min_auc``, the smallest val ΔDP + ΔEO (falls back to ``best_acc`` if none qualifies).
 * ``dp_budget``: the largest val ACC among epochs with val ΔDP ≤ ``max_dp`` (falls back
@@ -18,6 +23,9 @@ Rules:
 * ``last``: the final epoch (no selection).
 
 Ties are broken by the higher ACC, then AUC, then the earlier epoch.
+
+A record may carry ``positive_rate`` (the share of rows predicted positive); a record
+without it counts as predicting both classes.
 """
 from __future__ import annotations
 
@@ -25,14 +33,28 @@ import copy
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ['SelectionRule', 'RULES', 'dominates', 'ParetoArchive']
+__all__ = ['SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
+           'ParetoArchive']
 
 RULES = ('tolerance', 'fairgnn', 'dp_budget', 'pareto', 'best_acc', 'last')
+ONE_CLASS_SHARE = 0.95
 _OBJECTIVES = (('acc', 1), ('auc', 1), ('dp', -1), ('eo', -1))
 
 
+def predicts_one_class(record: Dict[str, float]) -> bool:
+    """Whether more than :data:`ONE_CLASS_SHARE` of the rows get the same prediction."""
+    rate = record.get('positive_rate', 0.5)
+    return max(rate, 1.0 - rate) > ONE_CLASS_SHARE
+
+
 def dominates(a: Dict[str, float], b: Dict[str, float]) -> bool:
-    """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere."""
+    """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere.
+
+    A one-class predictor never dominates a two-class one: the default rule may set it
+    aside, so it must not evict a snapshot that rule can still select.
+    """
+    if predicts_one_class(a) and not predicts_one_class(b):
+        return False
     better_or_equal = all(sign * a[k] >= sign * b[k] for k, sign in _OBJECTIVES)
     return better_or_equal and any(sign * a[k] > sign * b[k] for k, sign in _OBJECTIVES)
 
@@ -47,6 +69,7 @@ class SelectionRule:
 
     rule: str = 'tolerance'
     acc_tolerance: float = 0.01
+    auc_tolerance: float = 0.02
     min_acc: float = 0.0
     min_auc: float = 0.0
     max_dp: float = 0.03
@@ -57,7 +80,8 @@ class SelectionRule:
 
     def describe(self) -> str:
         if self.rule == 'tolerance':
-            return f'tolerance: min val ΔDP+ΔEO within {self.acc_tolerance:g} of best val ACC'
+            return (f'tolerance: min val ΔDP+ΔEO within {self.acc_tolerance:g} of best val ACC '
+                    f'and {self.auc_tolerance:g} of best val AUC')
         if self.rule == 'fairgnn':
             return (f'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {self.min_acc:g} and '
                     f'val AUC ≥ {self.min_auc:g}')
@@ -76,9 +100,14 @@ class SelectionRule:
             return int(max(r['epoch'] for r in records))
         fairness = lambda r: r['dp'] + r['eo']  # noqa: E731
         if self.rule == 'tolerance':
-            best = max(r['acc'] for r in records)
-            pool = [r for r in records if r['acc'] >= best - self.acc_tolerance]
+            records = [r for r in records if not predicts_one_class(r)] or records
+            best_acc = max(r['acc'] for r in records)
+            best_auc = max(r['auc'] for r in records)
+            ranks_well = [r for r in records if r['auc'] >= best_auc - self.auc_tolerance]
+            pool = [r for r in ranks_well if r['acc'] >= best_acc - self.acc_tolerance]
             key = lambda r: (fairness(r),) + _tie_break(r)  # noqa: E731
+            if not pool:
+                pool, key = ranks_well, _tie_break
         elif self.rule == 'fairgnn':
             pool = [r for r in records if r['acc'] >= self.min_acc and r['auc'] >= self.min_auc]
             key = lambda r: (fairness(r),) + _tie_break(r)  # noqa: E731

@@ -44,7 +44,7 @@ def test_batch_missing_a_group_is_not_nan():
 
 def test_multi_group_training_and_metrics():
     result = fit_tabular(toy(groups=4), epochs=3, batch_size=50)
-    assert set(result.test) == {'acc', 'auc', 'dp', 'eo'}
+    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'positive_rate'}
 
 
 def test_same_seed_same_model():
