@@ -1,6 +1,7 @@
 """Graph datasets for fair node classification: loaders, split protocols, synthetic graphs."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, Type
 
@@ -38,11 +39,19 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
     key = name.lower().replace('-', '_')
     if key not in DATASETS:
         raise ValueError(f'unknown dataset {name!r}; use one of {", ".join(DATASETS)}')
+    if split not in SPLITS:
+        raise ValueError(f'unknown split {split!r}; use one of {", ".join(SPLITS)}')
     cls = DATASETS[key]
     data = cls(root, download=download, verify=verify,
                drop_unknown_edges=drop_unknown_edges)[0].clone()
     column = int(data.sens_column)
-    del data.sens_column
+    labels_changed, groups_changed = data.binarised.tolist()
+    del data.sens_column, data.binarised
+    for count, column_name, rule in ((labels_changed, cls.label, 'above 1 set to 1'),
+                                     (groups_changed, cls.sens_attr, 'above 1 set to 1')):
+        if count:
+            warnings.warn(f'{cls.__name__}: {count} node(s) have {column_name} {rule} '
+                          '(the FairGNN protocol binarises it)', stacklevel=2)
     if not sens_in_features:
         keep = [i for i in range(data.num_features) if i != column]
         data.x = data.x[:, keep]
@@ -52,8 +61,6 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
     elif split == 'stratified':
         data.train_mask, data.val_mask, data.test_mask = stratified_split(
             data.y, data.sens, train=train, val=val, seed=seed)
-    else:
-        raise ValueError(f'unknown split {split!r}; use one of {", ".join(SPLITS)}')
     data.split, data.sens_in_features = split, sens_in_features
     data.val_is_test = bool(split == 'fairgnn' and cls.test_idx)
     return data

@@ -19,7 +19,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset, download_url
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
-from .fairgnn_format import read_fairgnn
+from .fairgnn_format import RawGraph, read_fairgnn
 
 __all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir', 'sha256', 'fetch']
 
@@ -133,7 +133,8 @@ class FairGNNDataset(InMemoryDataset):
     def processed_dir(self) -> str:
         key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
         options = 'drop' if self.drop_unknown_edges else 'strict'
-        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}')
+        # the format tag changes whenever process() stores something new
+        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}-v2')
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -157,15 +158,26 @@ class FairGNNDataset(InMemoryDataset):
                 f'{self.__class__.__name__}: raw file(s) {", ".join(missing)} not found in '
                 f'{self.source}; put them there (canonical: {urls}) or pass download=True')
 
+    def _read(self) -> RawGraph:
+        return read_fairgnn(self.source / self.nodes_file, self.source / self.edges_file,
+                            label=self.label, sens=self.sens_attr,
+                            drop_unknown_edges=self.drop_unknown_edges)
+
     def _verify(self, digests: Dict[str, str]) -> None:
         if not self.verify:
             return
-        for name, digest in digests.items():
-            expected = self.checksums.get(name)
-            if expected is not None and digest != expected:
-                raise ValueError(f'{self.source / name}: sha256 {digest[:16]}… differs from the '
-                                 f'canonical {expected[:16]}…; replace the file or pass '
-                                 'verify=False to use it anyway')
+        changed = [name for name, digest in digests.items()
+                   if self.checksums.get(name) not in (None, digest)]
+        if not changed:
+            return
+        self._read()  # a file that does not parse is reported as what is wrong with it
+        name = changed[0]
+        raise ValueError(
+            f'{self.source / name}: the file parses but differs from the canonical '
+            f'{self.__class__.__name__} file (sha256 {digests[name][:16]}…, expected '
+            f'{self.checksums[name][:16]}…), so results would not match published ones; '
+            'to use it anyway pass verify=False (CLI: --set data.verify=false), or delete it '
+            'and pass download=True (CLI: --set data.download=true) for the canonical file')
 
     def download(self) -> None:
         self.source.mkdir(parents=True, exist_ok=True)
@@ -174,9 +186,7 @@ class FairGNNDataset(InMemoryDataset):
                   owner=self.__class__.__name__)
 
     def process(self) -> None:
-        raw = read_fairgnn(self.source / self.nodes_file, self.source / self.edges_file,
-                           label=self.label, sens=self.sens_attr,
-                           drop_unknown_edges=self.drop_unknown_edges)
+        raw = self._read()
         x = torch.from_numpy(raw.features)
         if self.minmax:  # FairGNN's feature_norm: each column to [-1, 1]
             low, high = x.min(0).values, x.max(0).values
@@ -187,7 +197,9 @@ class FairGNNDataset(InMemoryDataset):
         edge_index = coalesce(to_undirected(edge_index, num_nodes=n), num_nodes=n)
         labels = torch.from_numpy(np.where(raw.labels > 1, 1, raw.labels))
         sens = torch.from_numpy(np.where(raw.sens > 0, 1, raw.sens))
-        data = Data(x=x, edge_index=edge_index, y=labels, sens=sens,
+        # How many rows the FairGNN protocol binarised, reported at every load.
+        binarised = torch.tensor([int((raw.labels > 1).sum()), int((raw.sens > 1).sum())])
+        data = Data(x=x, edge_index=edge_index, y=labels, sens=sens, binarised=binarised,
                     sens_column=torch.tensor([raw.feature_names.index(self.sens_attr)]))
         if self.pre_transform is not None:
             data = self.pre_transform(data)

@@ -23,7 +23,16 @@ class RawGraph:
 
 
 def _read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f'{path}: the file is empty; expected a CSV with a header row '
+                         f'(user_id, {label}, {sens}, features)') from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ValueError(f'{path}: not a readable CSV file ({type(error).__name__}: '
+                         f'{str(error).splitlines()[0][:120]}); is it the right file?') from None
+    if frame.empty:
+        raise ValueError(f'{path}: the file has a header but no node rows')
     missing = [c for c in ('user_id', label, sens) if c not in frame.columns]
     if missing:
         raise ValueError(f'{path}: missing column(s) {", ".join(missing)}; the FairGNN format '
@@ -50,8 +59,9 @@ def _read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
 def _read_edges(path: Path) -> np.ndarray:
     try:
         edges = np.loadtxt(path, dtype=np.int64, ndmin=2)
-    except ValueError as error:
-        raise ValueError(f'{path}: not a list of integer user-id pairs ({error})') from None
+    except (ValueError, UnicodeDecodeError) as error:
+        detail = str(error).splitlines()[0][:120]
+        raise ValueError(f'{path}: not a list of integer user-id pairs ({detail})') from None
     if edges.size == 0:
         return np.zeros((0, 2), dtype=np.int64)
     if edges.shape[1] != 2:

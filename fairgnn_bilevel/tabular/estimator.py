@@ -10,9 +10,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ..api import resolve_config, train_task
+from ..config import ConfigError
+from ..metrics import check_split
 from ..train.loop import seed_everything
 from .datasets import TabularData
 from .fit import build_mlp
@@ -65,90 +68,185 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.random_state = random_state
 
+    # Each hyperparameter's config key: the config's checks name the parameter on error.
+    _CONFIG_KEYS = {
+        'method': 'train.method', 'hidden': 'model.hidden', 'layers_before': 'model.num_layers',
+        'fairness_layers': 'model.fairness_layers', 'head_layers': 'model.head_layers',
+        'epochs': 'train.epochs', 'batch_size': 'train.batch_size',
+        'leader_lr': 'train.leader_lr', 'follower_lr': 'train.follower_lr', 'eta': 'train.eta',
+        'lam': 'train.lam', 'hypergradient': 'train.hypergradient',
+        'follower_steps': 'train.follower_steps', 'fairness': 'train.fairness',
+        'selection': 'selection.rule'}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary, as group-fairness metrics are
+        tags.input_tags.string = True             # categorical columns are one-hot encoded
+        tags.input_tags.categorical = True
+        return tags
+
     # -- input encoding -------------------------------------------------------------
-    def _fit_encoder(self, X: Any) -> None:
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+    def _frame(self, X: Any) -> pd.DataFrame:
+        """``X`` as a DataFrame: a DataFrame as given, anything else through
+        ``check_array`` (numeric, or object columns that become categorical)."""
+        if isinstance(X, pd.DataFrame):
+            if X.shape[0] == 0 or X.shape[1] == 0:
+                raise ValueError(f'X has shape {X.shape}; it needs at least one row and column')
+            return X
+        if hasattr(X, 'toarray') or hasattr(X, 'tocsr'):
+            raise TypeError('sparse X is not supported; pass a dense array or a DataFrame')
+        array = check_array(X, dtype=None, ensure_all_finite=False)
+        if array.dtype.kind in 'biuf':
+            return pd.DataFrame(array.astype(np.float64))
+        return pd.DataFrame(array).infer_objects()
+
+    def _check_values(self, frame: pd.DataFrame) -> None:
+        for column in frame.columns:
+            values = frame[column]
+            if values.isna().any():
+                raise ValueError(f'X has missing values (NaN) in column {column!r}; impute '
+                                 'them first')
+            if pd.api.types.is_numeric_dtype(values) and not np.isfinite(
+                    values.to_numpy(dtype=np.float64)).all():
+                raise ValueError(f'X has infinite values (inf) in column {column!r}; clip or '
+                                 'drop them first')
+
+    def _fit_encoder(self, X: Any) -> pd.DataFrame:
+        frame = self._frame(X)
+        names = [str(c) for c in frame.columns]
+        if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in frame.columns):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, 'feature_names_in_'):
+            del self.feature_names_in_
         self.n_features_in_ = frame.shape[1]
+        self._check_values(frame)
         categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
         numeric = [c for c in frame.columns if c not in categorical]
-        self.encoder_ = ColumnTransformer([
-            ('categorical', OneHotEncoder(handle_unknown='error', sparse_output=False),
-             categorical),
-            ('numeric', StandardScaler(), numeric)]).fit(frame)
+        parts = []
+        if categorical:
+            parts.append(('categorical', OneHotEncoder(handle_unknown='error',
+                                                       sparse_output=False), categorical))
+        if numeric:
+            parts.append(('numeric', StandardScaler(), numeric))
+        self.encoder_ = ColumnTransformer(parts).fit(frame)
+        return frame
 
     def _encode(self, X: Any) -> np.ndarray:
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-        if frame.shape[1] != self.n_features_in_:
-            raise ValueError(f'X has {frame.shape[1]} columns, but {type(self).__name__} was '
-                             f'fitted with {self.n_features_in_}')
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in self.feature_names_in_ if c not in map(str, frame.columns)]
+        frame = self._frame(X)
+        fitted_names = getattr(self, 'feature_names_in_', None)
+        if fitted_names is not None and isinstance(X, pd.DataFrame):
+            given = [str(c) for c in frame.columns]
+            missing = [c for c in fitted_names if c not in given]
             if missing:
-                raise ValueError(f'X lacks column(s) {", ".join(missing[:5])} seen in fit')
-        nan_columns = [str(c) for c in frame.columns if frame[c].isna().any()]
-        if nan_columns:
-            raise ValueError(f'X has missing values in column(s) {", ".join(nan_columns[:5])}; '
-                             'impute them first')
-        onehot = self.encoder_.named_transformers_['categorical']
-        for column, known in zip(self.encoder_.transformers_[0][2], onehot.categories_):
-            unseen = sorted(set(frame[column]) - set(known), key=str)
-            if unseen:
-                raise ValueError(f'column {column!r} holds categories not seen in fit: '
-                                 f'{unseen[:5]}; refit with data that covers them')
+                raise ValueError(f'X lacks column(s) {", ".join(map(repr, missing[:5]))} seen '
+                                 'in fit')
+            extra = [c for c in given if c not in set(fitted_names)]
+            if extra:
+                raise ValueError(f'X has column(s) {", ".join(map(repr, extra[:5]))} not seen '
+                                 'in fit')
+            frame = frame[list(fitted_names)]
+        elif frame.shape[1] != self.n_features_in_:
+            raise ValueError(f'X has {frame.shape[1]} features, but {type(self).__name__} is '
+                             f'expecting {self.n_features_in_} features as input')
+        self._check_values(frame)
+        for name, transformer, columns in self.encoder_.transformers_:
+            if name != 'categorical':
+                continue
+            for column, known in zip(columns, transformer.categories_):
+                unseen = sorted(set(frame[column]) - set(known), key=str)
+                if unseen:
+                    raise ValueError(f'column {column!r} holds categories not seen in fit: '
+                                     f'{unseen[:5]}; refit with data that covers them')
         return self.encoder_.transform(frame).astype(np.float32)
+
+    def _config(self, seed: int):
+        if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
+            raise ValueError(f'val_fraction must be in [0, 1), got {self.val_fraction!r}')
+        values = {key: getattr(self, name) for name, key in self._CONFIG_KEYS.items()}
+        if self.val_fraction == 0:
+            values['selection.rule'] = 'last'  # nothing held out to select on
+        try:
+            return resolve_config(None, **values, **{'train.seed': seed})
+        except ConfigError as error:
+            message = str(error)
+            for name, key in self._CONFIG_KEYS.items():
+                if message.startswith(key):
+                    raise ValueError(name + message[len(key):]) from None
+            raise ValueError(message) from None
 
     # -- scikit-learn API -------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, sensitive_features: Any) -> 'FairBiNNClassifier':
-        y = np.asarray(y).reshape(-1)
+        """Train on ``X``, ``y`` with the groups ``sensitive_features`` (one per row).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Numeric columns are standardised, other columns one-hot encoded.
+        y : array-like of shape (n_samples,)
+            Two classes of any type; ``classes_[1]`` is the positive one.
+        sensitive_features : array-like of shape (n_samples,)
+            Group of each row; at least two groups.
+        """
+        seed = 0 if self.random_state is None else int(self.random_state)
+        cfg = self._config(seed)
+        if y is None:
+            raise ValueError(f'{type(self).__name__} requires y to be passed, but the target '
+                             'y is None')
+        frame = self._fit_encoder(X)
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_classification_targets(y)
         sens = np.asarray(sensitive_features).reshape(-1)
-        if len(y) != len(sens) or len(y) != len(X):
+        if len(y) != len(sens) or len(y) != len(frame):
             raise ValueError(f'X, y and sensitive_features must have the same rows, got '
-                             f'{len(X)}, {len(y)} and {len(sens)}')
+                             f'{len(frame)}, {len(y)} and {len(sens)}')
         if pd.isna(sens).any():
             raise ValueError('sensitive_features has missing values; assign a group to each row')
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f'FairBiNNClassifier is binary: y has {len(self.classes_)} '
-                             f'class(es) {self.classes_.tolist()[:5]}')
+            raise ValueError(f'Only binary classification is supported: y has '
+                             f'{len(self.classes_)} class(es) {self.classes_.tolist()[:5]}')
         self.groups_, sens_codes = np.unique(sens, return_inverse=True)
         if len(self.groups_) < 2:
             raise ValueError('sensitive_features holds a single group; fairness needs two')
-        self._fit_encoder(X)
-        features = self._encode(X)
+        features = self.encoder_.transform(frame).astype(np.float32)
         labels = (y == self.classes_[1]).astype(np.int64)
-        seed = 0 if self.random_state is None else int(self.random_state)
         rows = np.arange(len(y))
         if self.val_fraction > 0:
             strata = labels * len(self.groups_) + sens_codes
             counts = np.bincount(strata)
+            kinds = int((counts > 0).sum())
+            held_out = int(np.ceil(self.val_fraction * len(rows)))
+            if held_out < kinds or len(rows) - held_out < kinds:
+                raise ValueError(f'val_fraction={self.val_fraction:g} of {len(rows)} rows leaves '
+                                 f'{held_out} for validation and {len(rows) - held_out} for '
+                                 f'training, fewer than the {kinds} label × group combinations '
+                                 'each needs; pass more rows or val_fraction=0')
             stratify = strata if counts[counts > 0].min() >= 2 else None
             train, val = train_test_split(rows, test_size=self.val_fraction, random_state=seed,
                                           stratify=stratify)
         else:
             train = val = rows
         pick = lambda a: {'train': a[train], 'val': a[val], 'test': a[val]}  # noqa: E731
-        data = TabularData(X=pick(features), y=pick(labels), sens=pick(sens_codes.astype(np.int64)),
+        data = TabularData(X=pick(features), y=pick(labels),
+                           sens=pick(sens_codes.astype(np.int64)),
                            feature_names=list(self.encoder_.get_feature_names_out()),
                            group_names=[str(g) for g in self.groups_])
-        cfg = resolve_config(None, self.method, **{
-            'model.hidden': self.hidden, 'model.num_layers': self.layers_before,
-            'model.fairness_layers': self.fairness_layers, 'model.head_layers': self.head_layers,
-            'train.epochs': self.epochs, 'train.batch_size': self.batch_size,
-            'train.leader_lr': self.leader_lr, 'train.follower_lr': self.follower_lr,
-            'train.eta': self.eta, 'train.lam': self.lam,
-            'train.hypergradient': self.hypergradient,
-            'train.follower_steps': self.follower_steps, 'train.fairness': self.fairness,
-            'train.seed': seed,
-            'selection.rule': self.selection if self.val_fraction > 0 else 'last'})
+        # without a validation split the training rows are the ones evaluated
+        check_split('the training rows', labels[train], sensitive_features=sens_codes[train],
+                    evaluated=self.val_fraction == 0)
+        if self.val_fraction > 0:
+            check_split(f'the validation rows (val_fraction={self.val_fraction:g})',
+                        labels[val], sensitive_features=sens_codes[val], evaluated=True)
         seed_everything(seed)
         model = build_mlp(cfg, features.shape[1])
-        result = train_task(TabularTask(model, data, batch_size=self.batch_size, seed=seed), cfg)
+        task = TabularTask(model, data, batch_size=self.batch_size, seed=seed)
+        result = train_task(task, cfg, progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2)."""
         check_is_fitted(self, 'model_')
         features = torch.as_tensor(self._encode(X))
         self.model_.eval()
@@ -157,5 +255,6 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         return np.stack([1 - positive, positive], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
+        """The more probable class of each row, from ``classes_``."""
         positive = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[positive.astype(int)]
