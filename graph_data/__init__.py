@@ -47,10 +47,9 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
     column = int(data.sens_column)
     labels_changed, groups_changed = data.binarised.tolist()
     del data.sens_column, data.binarised
-    for count, column_name, rule in ((labels_changed, cls.label, 'above 1 set to 1'),
-                                     (groups_changed, cls.sens_attr, 'above 1 set to 1')):
+    for count, column_name in ((labels_changed, cls.label), (groups_changed, cls.sens_attr)):
         if count:
-            warnings.warn(f'{cls.__name__}: {count} node(s) have {column_name} {rule} '
+            warnings.warn(f'{cls.__name__}: {count} node(s) have {column_name} above 1 set to 1 '
                           '(the FairGNN protocol binarises it)', stacklevel=2)
     if not sens_in_features:
         keep = [i for i in range(data.num_features) if i != column]

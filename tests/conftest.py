@@ -40,3 +40,29 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture
 def graph() -> Data:
     return tiny_graph()
+
+
+def write_fairgnn_files(folder: Path, nodes_file: str = 'nba.csv',
+                        edges_file: str = 'nba_relationship.txt', *, label: str = 'SALARY',
+                        sens: str = 'country', n: int = 120, seed: int = 0) -> Path:
+    """A small graph in the FairGNN raw format (node CSV + edge list) written to ``folder``."""
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({'user_id': rng.choice(10**6, n, replace=False),
+                          label: rng.choice([-1, 0, 1], n, p=[0.1, 0.45, 0.45]),
+                          sens: rng.integers(0, 2, n), 'AGE': rng.integers(20, 40, n),
+                          'PTS': rng.normal(10, 3, n).round(2)})
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / nodes_file, index=False)
+    ids = frame['user_id'].to_numpy()
+    pairs = rng.integers(0, n, (3 * n, 2))
+    np.savetxt(folder / edges_file, np.stack([ids[pairs[:, 0]], ids[pairs[:, 1]]], 1),
+               fmt='%d', delimiter='\t')
+    return folder
+
+
+@pytest.fixture
+def fairgnn_files():
+    """Writer of small FairGNN-format raw files (see :func:`write_fairgnn_files`)."""
+    return write_fairgnn_files

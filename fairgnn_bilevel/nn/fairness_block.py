@@ -1,7 +1,7 @@
 """The fairness player's module: a stack of Linear + activation layers (the follower)."""
 from __future__ import annotations
 
-from typing import Iterator, List
+from typing import List
 
 import torch
 from torch import Tensor
@@ -81,8 +81,3 @@ def leader_parameters(model: Module) -> List[Parameter]:
     """Every parameter of ``model`` that is not inside a :class:`FairnessBlock`."""
     ids = _follower_ids(model)
     return [p for p in model.parameters() if id(p) not in ids]
-
-
-def named_follower_parameters(model: Module) -> Iterator[tuple]:
-    ids = _follower_ids(model)
-    return ((name, p) for name, p in model.named_parameters() if id(p) in ids)

@@ -30,7 +30,7 @@ from torch.func import functional_call
 from torch.nn import Module, Parameter
 
 from ..losses import fairness_loss
-from ..nn.fairness_block import follower_parameters, leader_parameters, named_follower_parameters
+from ..nn.fairness_block import follower_parameters, leader_parameters
 
 __all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'Bilevel', 'Reference',
            'make_strategy', 'METHODS']
@@ -161,8 +161,10 @@ class Bilevel(Strategy):
                              f'got {hypergradient!r}')
         if follower_steps < 1:
             raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
+        self.follower = follower_parameters(model)  # raises, naming the model, without a block
         self.leader = leader_parameters(model)
-        self.follower_names, self.follower = map(list, zip(*named_follower_parameters(model)))
+        names = {id(p): name for name, p in model.named_parameters()}
+        self.follower_names = [names[id(p)] for p in self.follower]
         self.leader_optimizer = _adam(self.leader, leader_lr, weight_decay)
         self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
         self.follower_lr, self.eta, self.follower_steps = follower_lr, eta, follower_steps

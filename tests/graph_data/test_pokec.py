@@ -173,3 +173,16 @@ def test_unknown_dataset_and_split(tmp_path):
     write_pokec(tmp_path)
     with pytest.raises(ValueError, match='unknown split'):
         load_dataset('pokec_z', tmp_path, split='random')
+
+
+def test_binarised_labels_are_counted_at_every_load(tmp_path):
+    frame, _ = write_pokec(tmp_path, frame_edit=lambda f: f.assign(
+        region=np.where(np.arange(len(f)) < 7, 3, f['region'])))
+    above = int((frame['I_am_working_in_field'] > 1).sum())
+    for _ in range(2):  # the second load reads the cache and still reports
+        with pytest.warns(UserWarning) as caught:
+            load_dataset('pokec_z', tmp_path)
+        messages = [str(w.message) for w in caught]
+        assert f'PokecZ: {above} node(s) have I_am_working_in_field above 1 set to 1' in ' '.join(
+            messages)
+        assert 'PokecZ: 7 node(s) have region above 1 set to 1' in ' '.join(messages)

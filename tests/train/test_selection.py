@@ -76,3 +76,51 @@ def test_loop_schedules_the_fairness_weight():
     run_epochs(task, Strategy(), epochs=6, rule=SelectionRule('last'), fairness_warmup=4,
                progress=False)
     assert task.scales == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_tolerance_holds_auc_near_its_best():
+    records = [rec(1, 0.80, 0.70, 0.00, 0.00),   # accurate, fair, ranks badly
+               rec(2, 0.795, 0.90, 0.05, 0.05),
+               rec(3, 0.79, 0.91, 0.10, 0.10)]
+    assert SelectionRule('tolerance', acc_tolerance=0.02, auc_tolerance=1.0).select(records) == 1
+    assert SelectionRule('tolerance', acc_tolerance=0.02, auc_tolerance=0.02).select(records) == 2
+    # no epoch within both tolerances: the most accurate among those that rank well
+    assert SelectionRule('tolerance', acc_tolerance=0.0, auc_tolerance=0.005).select(records) == 3
+
+
+def test_tolerance_sets_one_class_predictors_aside():
+    constant = dict(rec(1, 0.70, 0.62, 0.0, 0.0), positive_rate=0.01)
+    real = dict(rec(2, 0.66, 0.61, 0.08, 0.10), positive_rate=0.15)
+    assert SelectionRule('tolerance').select([constant, real]) == 2
+    assert SelectionRule('best_acc').select([constant, real]) == 1
+    # when every epoch predicts one class, one of them is still selected
+    assert SelectionRule('tolerance').select([constant]) == 1
+    # the archive keeps the two-class epoch although the constant one is better everywhere
+    archive = ParetoArchive()
+    archive.add(constant, {'epoch': 1})
+    archive.add(real, {'epoch': 2})
+    assert archive.snapshot(2) == {'epoch': 2}
+
+
+def test_default_selection_avoids_one_class_models_on_a_weak_signal_graph():
+    # 30 % positives and a feature signal too weak to beat the majority rate: before the
+    # default rule set one-class predictors aside, it picked them on half of these seeds.
+    import fairgnn_bilevel as fb
+    from fairgnn_bilevel.train.selection import predicts_one_class
+    from graph_data import fair_sbm
+    for seed in range(4):
+        data = fair_sbm(num_nodes=1000, positive_rate=0.3, label_signal=0.15,
+                        label_homophily=1.2, sens_homophily=2.0, seed=seed)
+        result = fb.fit(data, progress=False)
+        assert not predicts_one_class(result.val), (seed, result.val)
+        assert not result.warnings
+
+
+def test_a_one_class_selection_is_reported():
+    import fairgnn_bilevel as fb
+    from graph_data import fair_sbm
+    data = fair_sbm(num_nodes=600, positive_rate=0.04, label_gap=0.02, label_signal=0.05,
+                    seed=0)
+    with pytest.warns(UserWarning, match='predicts one class for'):
+        result = fb.fit(data, epochs=20, progress=False)
+    assert len(result.warnings) == 1 and 'validation rows' in result.warnings[0]

@@ -1,0 +1,336 @@
+"""Every bad input is stopped before the first epoch, with one line naming the problem.
+
+One table of cases across the CLI, the Python API, the tabular adapter and the
+estimator.  Each case runs with a counter on every task's ``train_epoch``; it must end in
+exit code 2 (CLI) or ``ValueError`` (API) with a one-line message matching the
+expected text, and the counter must still read zero.
+"""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fairgnn_bilevel as fb
+from fairgnn_bilevel.cli import main
+from fairgnn_bilevel.tabular import FairBiNNClassifier, TabularData, fit_tabular
+from fairgnn_bilevel.tabular.task import TabularTask
+from fairgnn_bilevel.train.graph import GraphTask
+from tests.conftest import tiny_graph, write_fairgnn_files
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC = str(ROOT / 'configs' / 'synthetic.yaml')
+NBA = str(ROOT / 'configs' / 'nba.yaml')
+
+
+# -- how a case is run: each returns the one error line --------------------------------
+
+def cli(*args, setup=None):
+    """``fairgnn-bilevel ARGS`` in process; ``{tmp}`` in an argument is the test's folder."""
+    def run(tmp, capsys):
+        if setup is not None:
+            setup(tmp)
+        code = main([a.replace('{tmp}', str(tmp)) for a in args])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert 'Traceback' not in err
+        lines = [line for line in err.splitlines() if line.startswith('fairgnn-bilevel: error')]
+        assert len(lines) == 1, err
+        return lines[0]
+    return run
+
+
+def train(*extra, config=SYNTHETIC, setup=None):
+    return cli('train', '--config', config, '--out', '{tmp}/out', '--no-progress', *extra,
+               setup=setup)
+
+
+def api(call, setup=None):
+    """``call(tmp)`` must raise ``ValueError`` (``ConfigError`` is one)."""
+    def run(tmp, capsys):
+        if setup is not None:
+            setup(tmp)
+        with pytest.raises(ValueError) as error:
+            call(tmp)
+        return str(error.value)
+    return run
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+def graph(**changes):
+    data = tiny_graph(n=80)
+    for key, value in changes.items():
+        setattr(data, key, value(data) if callable(value) else value)
+    return data
+
+
+def one_group(mask_name):
+    def change(data):
+        sens = data.sens.clone()
+        sens[getattr(data, mask_name)] = 0
+        return sens
+    return change
+
+
+def one_label(mask_name):
+    def change(data):
+        y = data.y.clone()
+        y[getattr(data, mask_name)] = 0
+        return y
+    return change
+
+
+def no_positive_in_group(data):
+    y = data.y.clone()
+    y[data.test_mask & (data.sens == 1)] = 0
+    return y
+
+
+class NoBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(5, 1)
+
+    def forward(self, x, edge_index):
+        return self.lin(x).view(-1)
+
+
+def table(edit=None):
+    rng = np.random.default_rng(0)
+    parts = {}
+    for split, n in (('train', 200), ('val', 80), ('test', 80)):
+        sens = rng.integers(0, 2, n)
+        parts[split] = (rng.normal(size=(n, 3)).astype(np.float32), np.tile([0, 1], n // 2),
+                        sens)
+    data = TabularData(X={k: v[0] for k, v in parts.items()},
+                       y={k: v[1] for k, v in parts.items()},
+                       sens={k: v[2] for k, v in parts.items()},
+                       feature_names=['a', 'b', 'c'], group_names=['0', '1'])
+    if edit is not None:
+        edit(data)
+    return data
+
+
+def rows(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, (X[:, 0] > 0).astype(int), rng.integers(0, 2, n)
+
+
+def estimator(params=None, X=None, y=None, sens=None):
+    def call(tmp):
+        X0, y0, s0 = rows()
+        FairBiNNClassifier(epochs=1, **(params or {})).fit(
+            X0 if X is None else X(X0), y0 if y is None else y,
+            sensitive_features=s0 if sens is None else sens)
+    return call
+
+
+def write(name, content, mode='w'):
+    def setup(tmp):
+        write_fairgnn_files(tmp / 'nba')
+        with open(tmp / 'nba' / name, mode) as handle:
+            handle.write(content)
+    return setup
+
+
+def edit_csv(change):
+    def setup(tmp):
+        import pandas as pd
+        write_fairgnn_files(tmp / 'nba')
+        frame = pd.read_csv(tmp / 'nba' / 'nba.csv')
+        change(frame).to_csv(tmp / 'nba' / 'nba.csv', index=False)
+    return setup
+
+
+def results(payload):
+    def setup(tmp):
+        (tmp / 'out').mkdir()
+        (tmp / 'out' / 'results.json').write_text(payload)
+    return setup
+
+
+FOREIGN_RUN = [{'dataset': 'synthetic', 'method': 'vanilla', 'seed': 0, 'config_hash': 'abc'}]
+
+
+def config_file(text):
+    def setup(tmp):
+        (tmp / 'config.yaml').write_text(text)
+    return setup
+
+
+NBA_ROOT = ['--root', '{tmp}/nba']
+
+CASES = [
+    # config values out of range, through the CLI
+    ('eta<0', train('--set', 'train.eta=-1'), 'train.eta: must be >= 0, got -1'),
+    ('lam<0', train('--set', 'train.lam=-0.5'), 'train.lam: must be >= 0'),
+    ('leader_lr=0', train('--set', 'train.leader_lr=0'), 'train.leader_lr: must be > 0'),
+    ('follower_lr<0', train('--set', 'train.follower_lr=-1e-3'), 'train.follower_lr: must be > 0'),
+    ('dropout=1', train('--set', 'model.dropout=1'), 'model.dropout: must be < 1'),
+    ('dropout<0', train('--set', 'model.dropout=-0.1'), 'model.dropout: must be >= 0'),
+    ('hidden=0', train('--set', 'model.hidden=0'), 'model.hidden: must be >= 1'),
+    ('gnn layers=0', train('--set', 'model.num_layers=0'), 'at least one GNN layer'),
+    ('fairness_layers=0', train('--set', 'model.fairness_layers=0'),
+     'model.fairness_layers: must be >= 1'),
+    ('head_layers=0', train('--set', 'model.head_layers=0'), 'model.head_layers: must be >= 1'),
+    ('epochs=0', train('--set', 'train.epochs=0'), 'train.epochs: must be >= 1'),
+    ('follower_steps=0', train('--set', 'train.follower_steps=0'),
+     'train.follower_steps: must be >= 1'),
+    ('eval_every=0', train('--set', 'train.eval_every=0'), 'train.eval_every: must be >= 1'),
+    ('warmup<0', train('--set', 'train.fairness_warmup=-3'), 'train.fairness_warmup: must be >= 0'),
+    ('threads=0', train('--set', 'train.threads=0'), "train.threads: must be 'auto' or"),
+    ('threads=many', train('--set', 'train.threads=many'), "train.threads: must be 'auto' or"),
+    ('min_acc>1', train('--set', 'selection.min_acc=2'), 'selection.min_acc: must be <= 1'),
+    ('activation', train('--set', 'model.fairness_act=nope'), 'model.fairness_act: is not an'),
+    ('method', train('--set', 'train.method=magic'), "train.method: 'magic' is not one of"),
+    ('unknown key', train('--set', 'train.etaa=1'), 'unknown key train.etaa'),
+    ('wrong type', train('--set', 'train.epochs=many'), "train.epochs: expected int, got 'many'"),
+    # keys that do not apply to the data
+    ('batch_size on a graph', train('--set', 'train.batch_size=32'),
+     'train.batch_size applies to tables only'),
+    ('sensitive on a graph', train('--set', 'data.sensitive=sex'),
+     'data.sensitive applies to tables only'),
+    ('split on synthetic', train('--set', 'data.split=stratified'),
+     "data.split does not apply to dataset 'synthetic'"),
+    ('heads without gat', train('--set', 'model.heads=4'), 'model.heads applies to'),
+    ('encoder on a table', api(lambda tmp: fit_tabular(table(), model__encoder='gat')),
+     'model.encoder applies to graphs only'),
+    ('synthetic keys on nba', train('--set', 'data.synthetic={num_nodes: 5}', *NBA_ROOT,
+                                    config=NBA, setup=write('extra.txt', '')),
+     "data.synthetic does not apply to dataset 'nba'"),
+    # config files
+    ('empty config', cli('train', '--config', '{tmp}/config.yaml', setup=config_file('')),
+     'the file is empty'),
+    ('list config', cli('train', '--config', '{tmp}/config.yaml', setup=config_file('- a\n')),
+     'the top level must be a mapping'),
+    ('missing config', cli('train', '--config', '{tmp}/nope.yaml'), 'config file not found'),
+    # command-line values and output folders
+    ('train --seeds 0', train('--seeds', '0'), '--seeds must be >= 1, got 0'),
+    ('sweep --seeds 0', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--seeds', '0',
+                            '--out', '{tmp}/out'), '--seeds must be >= 1, got 0'),
+    ('sweep --eta<0', cli('sweep', '--config', SYNTHETIC, '--eta', '10', '-1', '--out',
+                          '{tmp}/out'), '--eta values must be >= 0, got -1'),
+    ('sweep --lam<0', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--lam', '-2',
+                          '--out', '{tmp}/out'), '--lam values must be >= 0, got -2'),
+    ('sweep out is a file', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--out',
+                                '{tmp}/file', setup=lambda t: (t / 'file').write_text('x')),
+     'is a file; pass a folder'),
+    ('reproduce --seeds 0', cli('reproduce', '--dataset', 'nba', '--root', '{tmp}',
+                                '--seeds', '0'), '--seeds must be >= 1, got 0'),
+    ('out is a file', cli('train', '--config', SYNTHETIC, '--out', '{tmp}/file',
+                          setup=lambda t: (t / 'file').write_text('x')),
+     'is a file; pass a folder'),
+    ('corrupt results', train(setup=results('{"not": json')), 'results.json is not a valid'),
+    ('results not runs', train(setup=results('{"a": 1}')), 'results.json is not a list'),
+    ('results of another config', train(setup=results(json.dumps(FOREIGN_RUN))),
+     'holds runs of another config'),
+    # graphs given to fit()
+    ('float edge_index', api(lambda t: fb.fit(graph(edge_index=lambda d: d.edge_index.float()))),
+     'edge_index must hold integer node indices'),
+    ('edge list [E, 2]', api(lambda t: fb.fit(graph(edge_index=lambda d: d.edge_index.t()))),
+     'edge_index must have shape \\[2, num_edges\\]'),
+    ('integer x', api(lambda t: fb.fit(graph(x=lambda d: d.x.long()))),
+     'x must be a 2-D floating-point tensor'),
+    ('inf in x', api(lambda t: fb.fit(graph(x=lambda d: d.x.index_fill(0, torch.tensor([3]),
+                                                                      float('inf')))), ),
+     'x has infinite values in 1 nodes'),
+    ('NaN in x', api(lambda t: fb.fit(graph(x=lambda d: d.x.index_fill(0, torch.tensor([3]),
+                                                                      float('nan')))), ),
+     'x has NaN in 1 nodes'),
+    ('val one group', api(lambda t: fb.fit(graph(sens=one_group('val_mask')))),
+     'val_mask holds a single sensitive group'),
+    ('test one label', api(lambda t: fb.fit(graph(y=one_label('test_mask')))),
+     'test_mask holds a single label'),
+    ('train one label', api(lambda t: fb.fit(graph(y=one_label('train_mask')))),
+     'train_mask holds a single label'),
+    ('test group without positives', api(lambda t: fb.fit(graph(y=no_positive_in_group))),
+     'test_mask: sensitive group\\(s\\) \\[1\\] have no positive row'),
+    ('model without a block', api(lambda t: fb.fit(graph(), model=NoBlock())),
+     'NoBlock contains no FairnessBlock'),
+    ('batch_size in fit', api(lambda t: fb.fit(graph(), batch_size=10)),
+     'train.batch_size applies to tables only'),
+    ('bad override in fit', api(lambda t: fb.fit(graph(), eta=-2.0)), 'train.eta: must be >= 0'),
+    # tables
+    ('NaN in a table', api(lambda t: fit_tabular(table(lambda d: d.X['val'].__setitem__(
+        (0, 0), np.nan)))), 'val: X must be finite numbers'),
+    ('table test one group', api(lambda t: fit_tabular(table(lambda d: d.sens['test'].fill(1)))),
+     'test holds a single sensitive group'),
+    ('table labels 0/1', api(lambda t: fit_tabular(table(lambda d: d.y['train'].__setitem__(
+        0, 2)))), 'train: y must be 0 or 1'),
+    # the estimator
+    ('estimator batch_size=0', api(estimator(dict(batch_size=0))),
+     'batch_size: must be >= 1, got 0'),
+    ('estimator val_fraction', api(estimator(dict(val_fraction=1.5))),
+     'val_fraction must be in \\[0, 1\\)'),
+    ('estimator NaN', api(estimator(X=lambda X: np.where(np.arange(3) == 1, np.nan, X))),
+     'missing values \\(NaN\\) in column 1'),
+    ('estimator inf', api(estimator(X=lambda X: np.where(np.arange(3) == 2, np.inf, X))),
+     'infinite values \\(inf\\) in column 2'),
+    ('estimator 3 classes', api(estimator(y=np.arange(120) % 3)),
+     'Only binary classification is supported'),
+    ('estimator one group', api(estimator(sens=np.zeros(120))), 'a single group'),
+    ('estimator NaN group', api(estimator(sens=np.where(np.arange(120) == 5, np.nan, 1.0))),
+     'sensitive_features has missing values'),
+    # raw dataset files
+    ('missing raw files', train(*NBA_ROOT, config=NBA), 'NBA: raw file\\(s\\) nba.csv'),
+    ('empty nba.csv', train(*NBA_ROOT, config=NBA, setup=write('nba.csv', '')),
+     'nba.csv: the file is empty'),
+    ('empty nba.csv unverified', train(*NBA_ROOT, '--set', 'data.verify=false', config=NBA,
+                                       setup=write('nba.csv', '')),
+     'nba/nba.csv: the file is empty'),
+    ('binary nba.csv', train(*NBA_ROOT, config=NBA,
+                             setup=write('nba.csv', bytes(range(256)) * 8, 'wb')),
+     'nba.csv: not a readable CSV file'),
+    ('header only', train(*NBA_ROOT, config=NBA, setup=write('nba.csv', 'user_id,SALARY,country\n')),
+     'nba.csv: the file has a header but no node rows'),
+    ('label column missing', train(*NBA_ROOT, config=NBA,
+                                   setup=edit_csv(lambda f: f.drop(columns='SALARY'))),
+     'nba.csv: missing column\\(s\\) SALARY'),
+    ('text feature', train(*NBA_ROOT, config=NBA,
+                           setup=edit_csv(lambda f: f.assign(PTS='many'))),
+     'nba.csv: non-numeric column\\(s\\) PTS'),
+    ('empty feature', train(*NBA_ROOT, config=NBA,
+                            setup=edit_csv(lambda f: f.assign(PTS=f.PTS.where(f.index > 0)))),
+     'nba.csv: feature column\\(s\\) PTS have empty values'),
+    ('unknown edge id', train(*NBA_ROOT, config=NBA,
+                              setup=write('nba_relationship.txt', '1 2\n', 'a')),
+     'nba_relationship.txt: 1 of .* edges name user ids not in nba.csv'),
+    ('garbage edges', train(*NBA_ROOT, config=NBA,
+                            setup=write('nba_relationship.txt', 'a b c\n', 'a')),
+     'nba_relationship.txt: not a list of integer user-id pairs'),
+    ('changed nba.csv', train(*NBA_ROOT, config=NBA, setup=write('extra.txt', '')),
+     'nba.csv: the file parses but differs from the canonical NBA file.*data.verify=false'),
+]
+
+
+@pytest.fixture
+def epochs_run(monkeypatch):
+    """Counts training epochs of every task kind."""
+    count = {'epochs': 0}
+    for cls in (GraphTask, TabularTask):
+        original = cls.train_epoch
+
+        def counted(self, strategy, _original=original):
+            count['epochs'] += 1
+            return _original(self, strategy)
+        monkeypatch.setattr(cls, 'train_epoch', counted)
+    return count
+
+
+def test_the_table_is_large():
+    assert len(CASES) > 40 and len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize('run,expected', [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_bad_input_is_one_line_before_any_epoch(run, expected, tmp_path, capsys, epochs_run,
+                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output folder, runs/, lands here
+    message = run(tmp_path, capsys)
+    assert '\n' not in message
+    assert re.search(expected, message), message
+    assert epochs_run['epochs'] == 0
