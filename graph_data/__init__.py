@@ -29,7 +29,8 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
             flagged by ``data.val_is_test``); or ``'stratified'`` — disjoint train/val/test
             stratified by label and sensitive group, fractions ``train``/``val``.
         seed: split seed (FairGNN uses 20).
-        sens_in_features: keep the sensitive column inside ``x`` (FairGNN does).
+        sens_in_features: keep the sensitive column inside ``x`` (FairGNN's loader removes it;
+            the official FairBiNN loader keeps it).
         download, verify, drop_unknown_edges: see :class:`FairGNNDataset`.
 
     Returns:

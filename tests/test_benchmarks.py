@@ -26,3 +26,14 @@ def test_tabular_benchmark_runs(tmp_path):
                            '--root', str(root), '--epochs', '1', '--warmup', '0',
                            '--batch-size', '5000'], check=True, capture_output=True, text=True)
     assert 'bilevel_first_order / lagrangian:' in proc.stdout
+
+
+def test_busy_machine_benchmark_runs(tmp_path):
+    out = tmp_path / 'busy.json'
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/busy_machine.py'), '--seeds', '1',
+                           '--epochs', '2', '--nodes', '200', '--adult', str(tmp_path / 'none'),
+                           '--json', str(out)], check=True, capture_output=True, text=True)
+    figures = json.loads(out.read_text())['figures']['quick start']
+    assert 'auto' in figures and all(v['idle_s'] > 0 and v['busy_s'] > 0
+                                     for v in figures.values())
+    assert 'busy/idle' in proc.stdout and 'Adult run is left out' in proc.stdout
