@@ -54,9 +54,9 @@ def library_epochs(data, variant: str, args, device):
     from fairgnn_bilevel.train.selection import ParetoArchive
     from fairgnn_bilevel.train.strategies import make_strategy
     model = FairBiNNGNN(data.num_features, args.hidden).to(device)
-    method, _, hyper = variant.partition('_')
-    strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-3, eta=100.0,
-                             lam=1.0, hypergradient=hyper or 'first_order')
+    method = {'bilevel_unrolled': 'bilevel'}.get(variant, variant)
+    strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-3,
+                             follower_step=1e-3, eta=100.0, lam=1.0)
     task, archive = GraphTask(model, data), ParetoArchive()
 
     def epoch(number: int) -> None:

@@ -20,9 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VARIANTS = {'vanilla': ('vanilla', 'first_order'), 'lagrangian': ('lagrangian', 'first_order'),
-            'bilevel_first_order': ('bilevel', 'first_order'),
-            'bilevel_unrolled': ('bilevel', 'unrolled')}
+VARIANTS = {'vanilla': 'vanilla', 'lagrangian': 'lagrangian',
+            'bilevel_first_order': 'bilevel_first_order', 'bilevel_unrolled': 'bilevel'}
 
 
 def main() -> None:
@@ -38,11 +37,11 @@ def main() -> None:
     args = parser.parse_args()
     data = load_adult(args.root)
     runs = {}
-    for name, (method, hyper) in VARIANTS.items():
+    for name, method in VARIANTS.items():
         torch.manual_seed(0)
         model = FairBiNNMLP(data.num_features, 64, layers_before=2, fairness_layers=1)
-        strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-5, eta=100.0,
-                                 lam=1.0, hypergradient=hyper)
+        strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-5,
+                                 follower_step=1e-5, eta=100.0, lam=1.0)
         runs[name] = (TabularTask(model, data, batch_size=args.batch_size), strategy)
     times = {name: [] for name in runs}
     for _ in range(args.warmup + args.epochs):

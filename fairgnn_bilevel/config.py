@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 import yaml
+from graph_data.splits import SPLITS
 
+from .losses import FAIRNESS_LOSSES
+from .nn.encoders import ENCODERS
+from .train.selection import RULES
 from .train.selection import SelectionRule as SelectionConfig  # one definition of the rules
+from .train.strategies import DEFAULTS, METHODS
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
-           'SelectionConfig', 'load_config', 'from_dict', 'apply_overrides', 'check_applies']
+           'SelectionConfig', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
+           'check_applies']
 
 
 class ConfigError(ValueError):
@@ -54,14 +60,15 @@ class ModelConfig:
 class TrainConfig:
     method: str = 'bilevel'
     epochs: int = 200
-    leader_lr: float = 1e-2
-    follower_lr: float = 1e-2
-    eta: float = 100.0
-    lam: float = 1.0
-    follower_steps: int = 1
-    hypergradient: str = 'unrolled'
-    fairness: str = 'dp'
-    weight_decay: float = 1e-5
+    # each strategy takes the ones it uses (train.strategies.hyperparameters)
+    leader_lr: float = DEFAULTS['leader_lr']
+    follower_lr: float = DEFAULTS['follower_lr']      # Adam's rate: bilevel_first_order, reference
+    follower_step: float = DEFAULTS['follower_step']  # gradient step size: bilevel (unrolled)
+    eta: float = DEFAULTS['eta']
+    lam: float = DEFAULTS['lam']
+    follower_steps: int = DEFAULTS['follower_steps']
+    fairness: str = DEFAULTS['fairness']
+    weight_decay: float = DEFAULTS['weight_decay']
     eval_every: int = 1
     fairness_warmup: int = 0
     batch_size: Optional[int] = None        # tables: 100 (graphs train on the full graph)
@@ -81,13 +88,12 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_CHOICES = {
-    'data.split': ('fairgnn', 'stratified'),
-    'model.encoder': ('gcn', 'gat'),
-    'train.method': ('vanilla', 'lagrangian', 'bilevel', 'reference'),
-    'train.hypergradient': ('first_order', 'unrolled'),
-    'train.fairness': ('dp', 'eo'),
-    'selection.rule': ('tolerance', 'fairgnn', 'dp_budget', 'pareto', 'best_acc', 'last'),
+_CHOICES = {  # each read from the registry that defines it
+    'data.split': SPLITS,
+    'model.encoder': tuple(ENCODERS),
+    'train.method': METHODS,
+    'train.fairness': tuple(FAIRNESS_LOSSES),
+    'selection.rule': tuple(RULES),
 }
 
 
@@ -131,6 +137,7 @@ _CHECKS: Dict[str, Callable[[Any], Optional[str]]] = {
     'train.epochs': _range(1),
     'train.leader_lr': _range(0, low_open=True),
     'train.follower_lr': _range(0, low_open=True),
+    'train.follower_step': _range(0, low_open=True),
     'train.eta': _range(0),
     'train.lam': _range(0),
     'train.follower_steps': _range(1),
@@ -238,7 +245,8 @@ def from_dict(values: Dict[str, Any]) -> Config:
     return _build(Config, values or {}, '')
 
 
-def _set_dotted(values: Dict[str, Any], key: str, value: Any) -> None:
+def set_key(values: Dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` (``section.key``, or a bare key that one section has) in a raw mapping."""
     parts = key.split('.')
     if len(parts) == 1:  # a bare key: find the one section that has it
         owners = [f.name for f in dataclasses.fields(Config)
@@ -261,7 +269,7 @@ def apply_overrides(values: Dict[str, Any], overrides: Iterable[str]) -> Dict[st
         if '=' not in item:
             raise ConfigError(f'--set expects key=value, got {item!r}')
         key, raw = item.split('=', 1)
-        _set_dotted(values, key.strip(), yaml.safe_load(raw))
+        set_key(values, key.strip(), yaml.safe_load(raw))
     return values
 
 

@@ -5,15 +5,17 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from .api import fit, show_progress
 from .config import Config, ConfigError, check_applies
+from .train.engine import resolve_config, show_progress, train
+
+if TYPE_CHECKING:
+    from .tabular.datasets import TabularData
 from .report import read_runs, write_json
-from .tabular.fit import fit_tabular
 
 __all__ = ['load_data', 'run_seeds', 'config_hash']
 
@@ -122,14 +124,13 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
             'done with this config; skipping them')
     if len(done) < len(wanted) and data is None:
         data = load_data(config)
-    train = fit if isinstance(data, Data) else fit_tabular
     runs: List[dict] = []
     for seed in tqdm(wanted, desc=f'{config.train.method} seeds',
                      disable=not show_progress(progress)):
         if seed in done:
             runs.append(done[seed])
             continue
-        result = train(data, config=config, progress=progress, seed=seed)
+        result = train(data, resolve_config(config, seed=seed), progress=progress)
         runs.append({
             'dataset': config.data.name, 'method': config.train.method, 'seed': seed,
             'selected_epoch': result.selected_epoch, 'test': result.test, 'val': result.val,

@@ -7,13 +7,13 @@ one group only contributes zero, never NaN.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Dict
 
 import torch
 from torch import Tensor
 
 __all__ = ['group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
-           'fairness_loss']
+           'FAIRNESS_LOSSES', 'fairness_loss']
 
 
 def group_means(values: Tensor, groups: Tensor) -> Tensor:
@@ -62,13 +62,15 @@ def equal_opportunity_loss(logits: Tensor, groups: Tensor, labels: Tensor) -> Te
                                 groups[positive])
 
 
-def fairness_loss(name: str, logits: Tensor, groups: Tensor,
-                  labels: Optional[Tensor] = None) -> Tensor:
-    """Dispatch on the configured fairness loss name (``'dp'`` or ``'eo'``)."""
-    if name == 'dp':
-        return demographic_parity_loss(logits, groups)
-    if name == 'eo':
-        if labels is None:
-            raise ValueError("the 'eo' fairness loss needs labels")
-        return equal_opportunity_loss(logits, groups, labels)
-    raise ValueError(f"unknown fairness loss {name!r}; use 'dp' or 'eo'")
+FAIRNESS_LOSSES: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+    'dp': lambda logits, groups, labels: demographic_parity_loss(logits, groups),
+    'eo': equal_opportunity_loss,
+}
+
+
+def fairness_loss(name: str, logits: Tensor, groups: Tensor, labels: Tensor) -> Tensor:
+    """The fairness loss called ``name`` (a key of :data:`FAIRNESS_LOSSES`)."""
+    if name not in FAIRNESS_LOSSES:
+        raise ValueError(f'unknown fairness loss {name!r}; use one of '
+                         f'{", ".join(FAIRNESS_LOSSES)}')
+    return FAIRNESS_LOSSES[name](logits, groups, labels)

@@ -120,7 +120,8 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
 
 
 def demographic_parity_difference(
-    y_pred: Any, *, sensitive_features: Any, groups: Optional[Sequence[Any]] = None
+    y_true: Any, y_pred: Any, *, sensitive_features: Any,
+    groups: Optional[Sequence[Any]] = None
 ) -> float:
     r"""ΔDP: the largest gap in positive-prediction rate between sensitive groups.
 
@@ -128,7 +129,11 @@ def demographic_parity_difference(
         \Delta_{DP} = \max_{a, b} \left| P(\hat{y}=1 \mid s=a) - P(\hat{y}=1 \mid s=b) \right|
 
     With probabilities as ``y_pred`` this is the soft ΔDP (gap of mean probabilities).
+    ``y_true`` is not used (ΔDP needs no labels); it is there, and checked for length, so
+    that the signature is fairlearn's.
     """
+    if len(_as_numpy(y_true, 'y_true')) != len(_as_numpy(y_pred, 'y_pred')):
+        raise ValueError('y_true and y_pred have different numbers of rows')
     return _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
                                     groups=groups))
 
@@ -179,7 +184,8 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any) -> dict:
     return {
         'acc': accuracy(y_true, y_hat),
         'auc': roc_auc(y_true, y_prob),
-        'dp': demographic_parity_difference(y_hat, sensitive_features=sensitive_features),
+        'dp': demographic_parity_difference(y_true, y_hat,
+                                            sensitive_features=sensitive_features),
         'eo': equal_opportunity_difference(y_true, y_hat,
                                            sensitive_features=sensitive_features),
         'positive_rate': float(y_hat.mean()),

@@ -4,14 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ['pareto_front', 'hypervolume', 'plot_fronts']
+from .train.selection import pareto_front
+
+__all__ = ['tradeoff_front', 'hypervolume', 'plot_fronts']
 
 
-def pareto_front(points: Sequence[Tuple[float, float]]) -> List[Tuple[float, float]]:
-    """Non-dominated (ΔDP, ACC) points — lower ΔDP and higher ACC are better — by ΔDP."""
-    front = [p for p in points if not any(
-        q[0] <= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(set(front))
+def tradeoff_front(points: Sequence[Tuple[float, float]]) -> List[Tuple[float, float]]:
+    """The non-dominated (ΔDP, ACC) points — lower ΔDP and higher ACC are better —
+    without repeats, by ΔDP."""
+    return sorted(set(pareto_front(points, key=lambda p: (-p[0], p[1]))))
 
 
 def hypervolume(points: Sequence[Tuple[float, float]], reference: Tuple[float, float]) -> float:
@@ -21,7 +22,7 @@ def hypervolume(points: Sequence[Tuple[float, float]], reference: Tuple[float, f
     measures whether one front dominates the other.
     """
     area, best_acc = 0.0, reference[1]
-    front = pareto_front([p for p in points if p[0] <= reference[0] and p[1] >= reference[1]])
+    front = tradeoff_front([p for p in points if p[0] <= reference[0] and p[1] >= reference[1]])
     for i, (dp, acc) in enumerate(front):
         next_dp = front[i + 1][0] if i + 1 < len(front) else reference[0]
         best_acc = max(best_acc, acc)
@@ -43,7 +44,7 @@ def plot_fronts(series: Dict[str, Sequence[Tuple[float, float, str]]], path: str
         for x, y, label in zip(xs, ys, [p[2] for p in points]):
             ax.annotate(label, (x, y), fontsize=6, alpha=0.7, xytext=(3, 2),
                         textcoords='offset points')
-        front = pareto_front([(p[0], p[1]) for p in points])
+        front = tradeoff_front([(p[0], p[1]) for p in points])
         ax.step([100 * p[0] for p in front], [100 * p[1] for p in front], where='post',
                 color=color, linewidth=2, label=f'{name} Pareto front')
     ax.set_xlabel('test ΔDP (%)  — lower is fairer')

@@ -9,7 +9,7 @@ import numpy as np
 
 from .config import Config, ConfigError, apply_overrides, from_dict
 from .experiment import load_data, run_seeds
-from .plot import hypervolume, pareto_front, plot_fronts
+from .plot import hypervolume, plot_fronts, tradeoff_front
 from .report import write_json
 
 __all__ = ['run_sweep']
@@ -54,7 +54,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
         series.setdefault(p['method'], []).append((p['test_dp'], p['test_acc'], label))
     reference = (max(p['test_dp'] for p in points), min(p['test_acc'] for p in points))
     summary = {'dataset': config.data.name, 'points': points, 'reference_point': reference,
-               'fronts': {m: pareto_front([(x, y) for x, y, _ in s]) for m, s in series.items()},
+               'fronts': {m: tradeoff_front([(x, y) for x, y, _ in s]) for m, s in series.items()},
                'hypervolume': {m: hypervolume([(x, y) for x, y, _ in s], reference)
                                for m, s in series.items()}}
     write_json(out / 'sweep.json', summary)

@@ -8,11 +8,10 @@ from typing import Dict, Type
 from torch_geometric.data import Data
 
 from .datasets import NBA, FairGNNDataset, PokecN, PokecZ, cache_dir
-from .splits import fairgnn_split, masks_from_indices, stratified_split
+from .splits import SPLITS, fairgnn_split, masks_from_indices, stratified_split
 from .synthetic import fair_sbm
 
 DATASETS: Dict[str, Type[FairGNNDataset]] = {'pokec_z': PokecZ, 'pokec_n': PokecN, 'nba': NBA}
-SPLITS = ('fairgnn', 'stratified')
 
 __all__ = ['load_dataset', 'DATASETS', 'SPLITS', 'PokecZ', 'PokecN', 'NBA', 'FairGNNDataset',
            'fair_sbm', 'fairgnn_split', 'stratified_split', 'masks_from_indices', 'cache_dir']

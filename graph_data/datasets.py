@@ -9,19 +9,18 @@ import hashlib
 import json
 import os
 import os.path as osp
-import socket
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
-from torch_geometric.data import Data, InMemoryDataset, download_url
+from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
+from .download import fetch, sha256
 from .fairgnn_format import RawGraph, read_fairgnn
 
-__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir', 'sha256', 'fetch']
+__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir']
 
 _FAIRGNN = ('https://raw.githubusercontent.com/EnyanDai/FairGNN/'
             '13cdca7627d7779a2396299cdc8edd3a790db7cc/dataset')
@@ -34,49 +33,6 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
     return Path(base) / 'fairgnn_bilevel'
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@contextmanager
-def _socket_timeout(seconds: float):
-    # PyG's download_url opens the URL without a timeout; offline it must fail, not hang.
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def fetch(url: str, folder: Path, *, expected_sha256: Optional[str] = None,
-          owner: str = 'download') -> Path:
-    """Download ``url`` into ``folder`` with PyG's ``download_url``, failing fast offline.
-
-    A failed transfer or a file whose sha256 differs from ``expected_sha256`` is deleted,
-    so a later attempt never mistakes a partial or wrong file for the real one.
-    """
-    path = folder / url.rpartition('/')[2]
-    try:
-        with _socket_timeout(30):
-            download_url(url, str(folder), log=False)
-    except OSError as error:
-        path.unlink(missing_ok=True)
-        raise FileNotFoundError(f'{owner}: could not download {url} ({error}); are you '
-                                f'offline? Put the file in {folder} by hand') from None
-    if expected_sha256 is not None:
-        got = sha256(path)
-        if got != expected_sha256:
-            path.unlink()
-            raise ValueError(f'{url}: downloaded file has sha256 {got[:16]}…, expected '
-                             f'{expected_sha256[:16]}…; the file was not kept')
-    return path
 
 
 class FairGNNDataset(InMemoryDataset):

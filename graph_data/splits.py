@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ['stratified_split', 'masks_from_indices']
+__all__ = ['SPLITS', 'fairgnn_split', 'stratified_split', 'masks_from_indices']
+
+SPLITS = ('fairgnn', 'stratified')  # the split protocols graph datasets offer
 
 
 def masks_from_indices(num_nodes: int, *indices) -> Tuple[Tensor, ...]:

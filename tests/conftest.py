@@ -21,7 +21,8 @@ def tiny_graph(n: int = 40, features: int = 5, seed: int = 0, dtype=torch.float3
                 test_mask=test)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+SHARED_DATA = ROOT.parent / 'shared' / 'data'
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +67,36 @@ def write_fairgnn_files(folder: Path, nodes_file: str = 'nba.csv',
 def fairgnn_files():
     """Writer of small FairGNN-format raw files (see :func:`write_fairgnn_files`)."""
     return write_fairgnn_files
+
+
+class UserGNN(torch.nn.Module):
+    """A GNN a user wrote, with our block dropped in (three input features)."""
+
+    def __init__(self):
+        super().__init__()
+        from torch_geometric.nn import GCNConv
+
+        from fairgnn_bilevel import FairnessBlock
+        self.conv = GCNConv(3, 8)
+        self.fair = FairnessBlock(8)
+        self.out = torch.nn.Linear(8, 1)
+
+    def forward(self, x, edge_index):
+        return self.out(self.fair(self.conv(x, edge_index).relu())).view(-1)
+
+
+def toy_table(n=600, groups=2, seed=0):
+    """A table whose label leans on a strong proxy of the group (column 0)."""
+    import numpy as np
+
+    from fairgnn_bilevel.tabular import TabularData
+    rng = np.random.default_rng(seed)
+    sens = rng.integers(0, groups, n)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[:, 0] += 2 * sens                                   # a strong proxy of the group
+    y = (X[:, 1] + sens + 0.5 * rng.normal(size=n) > 0.5).astype(np.int64)
+    part = {'train': slice(0, n // 2), 'val': slice(n // 2, 3 * n // 4), 'test': slice(3 * n // 4, n)}
+    return TabularData(X={k: X[v] for k, v in part.items()}, y={k: y[v] for k, v in part.items()},
+                       sens={k: sens[v] for k, v in part.items()},
+                       feature_names=[f'f{i}' for i in range(5)],
+                       group_names=[str(g) for g in range(groups)])

@@ -1,9 +1,9 @@
-"""Issue 2's acceptance on the embedded synthetic graph: bilevel halves vanilla's ΔDP."""
+"""On the embedded synthetic graph FairBiNN halves vanilla's ΔDP at similar accuracy."""
 import numpy as np
 
 from fairgnn_bilevel.config import load_config
 from fairgnn_bilevel.experiment import run_seeds
-from tests.test_cli import ROOT
+from tests.conftest import ROOT
 
 
 def mean_test(method):

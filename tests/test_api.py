@@ -3,8 +3,8 @@ import torch
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel import FairnessBlock
-from tests.conftest import tiny_graph
-from tests.nn.test_fairness_block import UserGNN
+from fairgnn_bilevel.tabular import fit_tabular
+from tests.conftest import UserGNN, tiny_graph, toy_table
 
 
 def test_fit_returns_metrics_and_selected_model(graph):
@@ -73,3 +73,26 @@ def test_bad_graphs_name_the_problem(changes, match):
 
 def test_fairness_block_is_exported():
     assert isinstance(FairnessBlock(3), torch.nn.Module)
+
+
+# -- tables ----------------------------------------------------------------------------
+
+def test_multi_group_training_and_metrics():
+    result = fit_tabular(toy_table(groups=4), epochs=3, batch_size=50)
+    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'positive_rate'}
+
+
+def test_same_seed_same_model():
+    a = fit_tabular(toy_table(), epochs=2, seed=1)
+    b = fit_tabular(toy_table(), epochs=2, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
+                                                 b.model.state_dict().values()))
+
+
+def test_bilevel_reduces_dp_on_toy_data():
+    data = toy_table(n=2000)
+    vanilla = fit_tabular(data, method='vanilla', epochs=15, leader_lr=1e-2,
+                          selection__rule='last')
+    fair = fit_tabular(data, method='bilevel', epochs=15, leader_lr=1e-2, follower_step=0.01,
+                       eta=100.0, selection__rule='last')
+    assert fair.test['dp'] < vanilla.test['dp'] / 2

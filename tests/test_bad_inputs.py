@@ -16,7 +16,7 @@ import torch
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.cli import main
 from fairgnn_bilevel.tabular import FairBiNNClassifier, TabularData, fit_tabular
-from fairgnn_bilevel.tabular.task import TabularTask
+from fairgnn_bilevel.train.table import TabularTask
 from fairgnn_bilevel.train.graph import GraphTask
 from tests.conftest import tiny_graph, write_fairgnn_files
 

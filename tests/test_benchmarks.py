@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from tests.conftest import shared_dataset
-from tests.test_cli import ROOT
+from tests.conftest import ROOT
 
 
 def test_epoch_time_benchmark_runs(tmp_path):

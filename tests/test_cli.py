@@ -1,13 +1,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from fairgnn_bilevel.cli import main
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ['--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=10', '--no-progress']
 
 
@@ -127,10 +126,3 @@ def test_bad_config_is_one_line_exit_2(tmp_path, extra, message):
 def test_missing_config_file(tmp_path, capsys):
     assert main(['train', '--config', str(tmp_path / 'nope.yaml')]) == 2
     assert 'config file not found' in capsys.readouterr().err
-
-
-@pytest.mark.parametrize('path', sorted((ROOT / 'configs').glob('*.yaml')), ids=lambda p: p.name)
-def test_every_shipped_config_is_valid(path):
-    from fairgnn_bilevel.config import load_config
-    config = load_config(path)
-    assert config.data.name == path.stem.replace('synthetic_pokec_size', 'synthetic')

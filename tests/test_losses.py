@@ -41,7 +41,7 @@ def test_eo_loss_only_sees_positives():
     assert fairness_loss('eo', logits, groups, labels) == equal_opportunity_loss(
         logits, groups, labels)
     with pytest.raises(ValueError, match='unknown fairness loss'):
-        fairness_loss('xx', logits, groups)
+        fairness_loss('xx', logits, groups, labels)
 
 
 def test_group_means_gradient_matches_finite_differences():

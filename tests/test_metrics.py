@@ -28,7 +28,7 @@ def random_case(seed, n_groups, n=400):
 
 def test_hand_computed_two_groups():
     # group a: predictions 1,0,0,1 -> rate 1/2; group b: 1,0,1,1,1,0 -> rate 4/6
-    assert demographic_parity_difference(Y_PRED, sensitive_features=GROUPS) == pytest.approx(
+    assert demographic_parity_difference(Y_TRUE, Y_PRED, sensitive_features=GROUPS) == pytest.approx(
         4 / 6 - 1 / 2)
     # positives: a rows 0,2,3 -> preds 1,0,1 (2/3); b rows 6,8,9 -> preds 1,1,0 (2/3)
     assert equal_opportunity_difference(Y_TRUE, Y_PRED, sensitive_features=GROUPS) == 0.0
@@ -40,7 +40,7 @@ def test_hand_computed_two_groups():
 @pytest.mark.parametrize('seed,n_groups', list(itertools.product(range(5), [2, 3, 5])))
 def test_against_fairlearn(seed, n_groups):
     y_true, y_pred, groups = random_case(seed, n_groups)
-    assert demographic_parity_difference(y_pred, sensitive_features=groups) == pytest.approx(
+    assert demographic_parity_difference(y_true, y_pred, sensitive_features=groups) == pytest.approx(
         fl.demographic_parity_difference(y_true, y_pred, sensitive_features=groups))
     assert equal_opportunity_difference(y_true, y_pred, sensitive_features=groups) == \
         pytest.approx(fl.equal_opportunity_difference(y_true, y_pred,
@@ -56,13 +56,14 @@ def test_soft_variants_are_gaps_of_mean_probabilities():
     groups = rng.integers(0, 3, 300)
     y_true = rng.integers(0, 2, 300)
     means = [prob[groups == g].mean() for g in range(3)]
-    assert demographic_parity_difference(prob, sensitive_features=groups) == pytest.approx(
+    assert demographic_parity_difference(y_true, prob, sensitive_features=groups) == pytest.approx(
         max(means) - min(means))
     tprs = [prob[(groups == g) & (y_true == 1)].mean() for g in range(3)]
     assert equal_opportunity_difference(y_true, prob, sensitive_features=groups) == \
         pytest.approx(max(tprs) - min(tprs))
     # the hard metric of thresholded probabilities differs from the soft one
-    hard = demographic_parity_difference((prob > 0.5).astype(int), sensitive_features=groups)
+    hard = demographic_parity_difference(y_true, (prob > 0.5).astype(int),
+                                         sensitive_features=groups)
     assert hard != pytest.approx(max(means) - min(means))
 
 
@@ -102,7 +103,7 @@ def test_group_without_positives_is_named():
 
 def test_requested_group_with_no_members_is_named():
     with pytest.raises(ValueError, match="group 2 has no rows"):
-        demographic_parity_difference([1, 0], sensitive_features=[0, 1], groups=[0, 1, 2])
+        demographic_parity_difference([0, 0], [1, 0], sensitive_features=[0, 1], groups=[0, 1, 2])
 
 
 @pytest.mark.parametrize('bad,match', [
@@ -113,9 +114,24 @@ def test_requested_group_with_no_members_is_named():
 ])
 def test_bad_inputs(bad, match):
     with pytest.raises(ValueError, match=match):
-        demographic_parity_difference(bad.pop('y_pred'), **bad)
+        y_pred = bad.pop('y_pred')
+        demographic_parity_difference([0] * len(y_pred), y_pred, **bad)
 
 
 def test_non_binary_labels_rejected():
     with pytest.raises(ValueError, match='binary'):
         equal_opportunity_difference([0, 2], [0, 1], sensitive_features=[0, 1])
+
+
+def test_same_signatures_as_fairlearn():
+    # a fairlearn user can swap our metrics in: same positional and keyword arguments
+    import inspect
+    for name in ('demographic_parity_difference', 'equal_opportunity_difference',
+                 'equalized_odds_difference'):
+        ours = inspect.signature(getattr(__import__('fairgnn_bilevel').metrics, name))
+        theirs = inspect.signature(getattr(fl, name))
+        positional = [p.name for p in ours.parameters.values()
+                      if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        assert positional == [p.name for p in theirs.parameters.values()
+                              if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        assert ours.parameters['sensitive_features'].kind is inspect.Parameter.KEYWORD_ONLY

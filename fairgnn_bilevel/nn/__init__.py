@@ -2,6 +2,7 @@
 from .classifier import BilevelModel, FairBiNNGNN
 from .encoders import GCNEncoder, GraphEncoder, PyGEncoder, build_encoder
 from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
+from .mlp import FairBiNNMLP
 
 __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'BilevelModel',
-           'FairBiNNGNN', 'GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'build_encoder']
+           'FairBiNNGNN', 'FairBiNNMLP', 'GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'build_encoder']

@@ -6,7 +6,7 @@ follower only moves the block, which leaves the encoder's output unchanged.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Union
+from typing import Callable, List, Union
 
 import torch
 from torch import Tensor
@@ -16,7 +16,7 @@ from torch_geometric.nn import MLP
 from .encoders import GraphEncoder, build_encoder
 from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
 
-__all__ = ['BilevelModel', 'FairBiNNGNN', 'make_head']
+__all__ = ['BilevelModel', 'FairBiNNGNN', 'make_head', 'predict_proba']
 
 
 def make_head(in_channels: int, num_layers: int) -> Module:
@@ -26,6 +26,18 @@ def make_head(in_channels: int, num_layers: int) -> Module:
     if num_layers == 1:
         return torch.nn.Linear(in_channels, 1)
     return MLP([in_channels] * num_layers + [1], norm=None, dropout=0.0)
+
+
+@torch.no_grad()
+def predict_proba(model: Module, logits: Callable[[], Tensor]) -> Tensor:
+    """``sigmoid(logits())`` computed with ``model`` in eval mode (no dropout) and without
+    gradients; ``model`` is left in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.sigmoid(logits())
+    finally:
+        model.train(was_training)
 
 
 class BilevelModel(Module):

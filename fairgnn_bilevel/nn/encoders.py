@@ -19,7 +19,7 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from .propagation import normalized_adjacency, restrict_rows, spmm
 
-__all__ = ['GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'build_encoder']
+__all__ = ['GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'ENCODERS', 'build_encoder']
 
 
 class GraphEncoder(Module):
@@ -180,13 +180,23 @@ class PyGEncoder(GraphEncoder):
         return f'{self.__class__.__name__}({self.gnn})'
 
 
+def _gat(in_channels: int, hidden_channels: int, num_layers: int, dropout: float,
+         heads: int) -> GraphEncoder:
+    from torch_geometric.nn import GAT
+    return PyGEncoder(GAT(in_channels, hidden_channels, num_layers, dropout=dropout,
+                          heads=heads), hidden_channels)
+
+
+# name -> builder(in_channels, hidden_channels, num_layers, dropout, heads)
+ENCODERS = {
+    'gcn': lambda i, h, layers, dropout, heads: GCNEncoder(i, h, layers, dropout),
+    'gat': _gat,
+}
+
+
 def build_encoder(name: str, in_channels: int, hidden_channels: int, num_layers: int,
                   dropout: float, heads: int = 1) -> GraphEncoder:
-    """The encoder called ``name``: ``'gcn'`` or ``'gat'`` (PyG's ``GAT`` model)."""
-    if name == 'gcn':
-        return GCNEncoder(in_channels, hidden_channels, num_layers, dropout)
-    if name == 'gat':
-        from torch_geometric.nn import GAT
-        gnn = GAT(in_channels, hidden_channels, num_layers, dropout=dropout, heads=heads)
-        return PyGEncoder(gnn, hidden_channels)
-    raise ValueError(f"unknown encoder {name!r}; use 'gcn' or 'gat'")
+    """The encoder called ``name``, a key of :data:`ENCODERS` (``'gat'``: PyG's ``GAT``)."""
+    if name not in ENCODERS:
+        raise ValueError(f'unknown encoder {name!r}; use one of {", ".join(ENCODERS)}')
+    return ENCODERS[name](in_channels, hidden_channels, num_layers, dropout, heads)

@@ -121,7 +121,7 @@ def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float 
     root = Path(root)
     missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
     if missing and download:
-        from graph_data.datasets import fetch
+        from graph_data.download import fetch
         root.mkdir(parents=True, exist_ok=True)
         for name in missing:  # the UCI originals: no reference sha256 is known for them
             fetch(f'{ADULT_URL}/{name}', root, owner='Adult')

@@ -13,13 +13,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from ..api import resolve_config, train_task
 from ..config import ConfigError
 from ..metrics import check_split
-from ..train.loop import seed_everything
+from ..nn.classifier import predict_proba
+from ..train import engine
+from ..train.strategies import DEFAULTS
+from ..train.table import DEFAULT_BATCH_SIZE
 from .datasets import TabularData
-from .fit import build_mlp
-from .task import TabularTask
 
 __all__ = ['FairBiNNClassifier']
 
@@ -28,27 +28,78 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     """FairBiNN (an MLP with a fairness block, trained as a Stackelberg game) for tables.
 
     ``__init__`` only stores hyperparameters (scikit-learn convention).  ``fit`` takes the
-    sensitive features as a keyword, like fairlearn's mitigators; DataFrames are encoded
-    (one-hot for non-numeric columns, standardisation for numeric ones), and a category
-    unseen in ``fit`` raises at predict time.
+    sensitive features as a keyword, like fairlearn's mitigators; numeric columns are
+    standardised and the others one-hot encoded, and a category unseen in ``fit`` raises
+    at predict time.  The training hyperparameters default to the library's
+    (:data:`~fairgnn_bilevel.train.strategies.DEFAULTS`), as in the config's ``train``
+    section.
 
-    Args:
-        method: ``'bilevel'``, ``'lagrangian'``, ``'vanilla'`` or ``'reference'``.
-        hidden, layers_before, fairness_layers, head_layers: the network (paper, Adult:
-            2 layers before, 1 fairness layer, 1 after).
-        epochs, batch_size, leader_lr, follower_lr, eta, lam, hypergradient,
-        follower_steps, fairness: training, as in the ``train`` config section.
-        val_fraction: part of the rows held out (stratified) to select the epoch with
-            ``selection``; ``0`` trains on everything and keeps the last epoch.
-        selection: selection rule (see :mod:`fairgnn_bilevel.train.selection`).
-        random_state: seed of initialisation, shuffling and the validation split.
+    Parameters
+    ----------
+    method : str, default='bilevel'
+        A name of :data:`~fairgnn_bilevel.train.strategies.STRATEGIES`: ``'bilevel'``
+        (unrolled hypergradient), ``'bilevel_first_order'`` (the paper's Algorithm 1),
+        ``'lagrangian'``, ``'vanilla'`` or ``'reference'``.
+    hidden : int, default=64
+        Width of every hidden layer.
+    layers_before : int, default=2
+        Linear + ReLU layers before the fairness block (the paper's Adult network: 2).
+    fairness_layers : int, default=1
+        Layers in the fairness block (the follower).
+    head_layers : int, default=1
+        Linear layers after the block, the output layer included.
+    epochs : int, default=50
+        Passes over the training rows (the paper's tabular setting).
+    batch_size : int, default=100
+        Rows per step (the paper's tabular batch).
+    leader_lr : float, default=1e-2
+        Adam learning rate of the leader (every layer but the block).
+    follower_lr : float, default=1e-2
+        Adam learning rate of the follower, for ``'bilevel_first_order'`` and
+        ``'reference'``.
+    follower_step : float, default=1e-2
+        Size of the follower's unrolled gradient steps, for ``'bilevel'``.
+    eta : float, default=100.0
+        Weight η of the fairness loss in the follower's objective.
+    lam : float, default=1.0
+        Weight λ of the fairness loss for ``'lagrangian'``.
+    follower_steps : int, default=1
+        Follower steps per leader step (bilevel methods).
+    fairness : str, default='dp'
+        Fairness loss: ``'dp'`` (demographic parity) or ``'eo'`` (equal opportunity).
+    val_fraction : float, default=0.2
+        Part of the rows held out (stratified by label and group) to select the epoch
+        with ``selection``; ``0`` trains on every row and keeps the last epoch.
+    selection : str, default='tolerance'
+        Selection rule, a name of :data:`~fairgnn_bilevel.train.selection.RULES`.
+    random_state : int or None, default=None
+        Seed of initialisation, shuffling and the validation split (``None``: 0).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels, as given; ``classes_[1]`` is the positive class.
+    groups_ : ndarray
+        The sensitive groups seen in ``fit``.
+    n_features_in_ : int
+        Columns of ``X`` in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names, when ``X`` was a DataFrame with string column names.
+    model_ : FairBiNNMLP
+        The network at the selected epoch.
+    selected_epoch_ : int
+        That epoch.
     """
 
-    def __init__(self, method: str = 'bilevel', hidden: int = 64, layers_before: int = 2,
+    def __init__(self, *, method: str = 'bilevel', hidden: int = 64, layers_before: int = 2,
                  fairness_layers: int = 1, head_layers: int = 1, epochs: int = 50,
-                 batch_size: int = 100, leader_lr: float = 1e-3, follower_lr: float = 1e-5,
-                 eta: float = 100.0, lam: float = 1.0, hypergradient: str = 'first_order',
-                 follower_steps: int = 1, fairness: str = 'dp', val_fraction: float = 0.2,
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_lr: float = DEFAULTS['follower_lr'],
+                 follower_step: float = DEFAULTS['follower_step'],
+                 eta: float = DEFAULTS['eta'], lam: float = DEFAULTS['lam'],
+                 follower_steps: int = DEFAULTS['follower_steps'],
+                 fairness: str = DEFAULTS['fairness'], val_fraction: float = 0.2,
                  selection: str = 'tolerance', random_state: Optional[int] = None) -> None:
         self.method = method
         self.hidden = hidden
@@ -59,9 +110,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.leader_lr = leader_lr
         self.follower_lr = follower_lr
+        self.follower_step = follower_step
         self.eta = eta
         self.lam = lam
-        self.hypergradient = hypergradient
         self.follower_steps = follower_steps
         self.fairness = fairness
         self.val_fraction = val_fraction
@@ -73,8 +124,8 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         'method': 'train.method', 'hidden': 'model.hidden', 'layers_before': 'model.num_layers',
         'fairness_layers': 'model.fairness_layers', 'head_layers': 'model.head_layers',
         'epochs': 'train.epochs', 'batch_size': 'train.batch_size',
-        'leader_lr': 'train.leader_lr', 'follower_lr': 'train.follower_lr', 'eta': 'train.eta',
-        'lam': 'train.lam', 'hypergradient': 'train.hypergradient',
+        'leader_lr': 'train.leader_lr', 'follower_lr': 'train.follower_lr',
+        'follower_step': 'train.follower_step', 'eta': 'train.eta', 'lam': 'train.lam',
         'follower_steps': 'train.follower_steps', 'fairness': 'train.fairness',
         'selection': 'selection.rule'}
 
@@ -166,7 +217,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         if self.val_fraction == 0:
             values['selection.rule'] = 'last'  # nothing held out to select on
         try:
-            return resolve_config(None, **values, **{'train.seed': seed})
+            return engine.resolve_config(None, **values, **{'train.seed': seed})
         except ConfigError as error:
             message = str(error)
             for name, key in self._CONFIG_KEYS.items():
@@ -237,10 +288,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         if self.val_fraction > 0:
             check_split(f'the validation rows (val_fraction={self.val_fraction:g})',
                         labels[val], sensitive_features=sens_codes[val], evaluated=True)
-        seed_everything(seed)
-        model = build_mlp(cfg, features.shape[1])
-        task = TabularTask(model, data, batch_size=self.batch_size, seed=seed)
-        result = train_task(task, cfg, progress=False)
+        result = engine.train(data, cfg, progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history
         return self
@@ -249,9 +297,8 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2)."""
         check_is_fitted(self, 'model_')
         features = torch.as_tensor(self._encode(X))
-        self.model_.eval()
-        with torch.no_grad():
-            positive = torch.sigmoid(self.model_(features)).numpy().astype(np.float64)
+        positive = predict_proba(self.model_, lambda: self.model_(features))
+        positive = positive.numpy().astype(np.float64)
         return np.stack([1 - positive, positive], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ from torch.nn import Module
 from torch_geometric.data import Data
 
 from ..metrics import binary_report, check_split
-from ..nn.classifier import BilevelModel
+from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Strategy, TrainBatch
 
 __all__ = ['GraphTask', 'validate_graph']
@@ -115,25 +115,20 @@ class GraphTask:
     def _decode_generic(self, x: Tensor) -> Tensor:
         return self.model(x, self.data.edge_index).view(-1)[self.train_rows]
 
-    def train_epoch(self, strategy: Strategy) -> Dict[str, float]:
+    def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         if self._fast:
-            return strategy.step(self._encode, self.model.decode)
-        return strategy.step(self._encode_generic, self._decode_generic)
+            return strategy.step(self._encode, self.model.decode, fairness_scale)
+        return strategy.step(self._encode_generic, self._decode_generic, fairness_scale)
 
-    @torch.no_grad()
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
-        """Probability of the positive class for ``rows`` (default: every node), computed in
-        eval mode without gradients; with the shared-work encoder only their receptive
-        field is propagated."""
-        was_training = self.model.training
-        self.model.eval()
-        if self._fast:
-            logits = self.model.decode(self.model.encoder.encode(self.prepared, rows))
-        else:
-            logits = self.model(self.data.x, self.data.edge_index).view(-1)
-            logits = logits if rows is None else logits[rows]
-        self.model.train(was_training)
-        return torch.sigmoid(logits)
+        """Probability of the positive class for ``rows`` (default: every node), in eval
+        mode; with the shared-work encoder only their receptive field is propagated."""
+        def logits() -> Tensor:
+            if self._fast:
+                return self.model.decode(self.model.encoder.encode(self.prepared, rows))
+            out = self.model(self.data.x, self.data.edge_index).view(-1)
+            return out if rows is None else out[rows]
+        return predict_proba(self.model, logits)
 
     def evaluate(self, split: str) -> Dict[str, float]:
         """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""

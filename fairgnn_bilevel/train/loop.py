@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Protocol
 
@@ -23,7 +22,7 @@ class Task(Protocol):
     model: Module
     step_size: float  # multiply-adds of one forward pass, to choose a thread count
 
-    def train_epoch(self, strategy: Strategy) -> Dict[str, float]: ...
+    def train_epoch(self, strategy: Strategy, fairness_scale: float) -> Dict[str, float]: ...
 
     def evaluate(self, split: str) -> Dict[str, float]: ...
 
@@ -33,7 +32,6 @@ class LoopResult:
     selected_epoch: int
     val: Dict[str, float]
     history: List[Dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def seed_everything(seed: int) -> None:
@@ -55,13 +53,12 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
     if epochs < 1 or eval_every < 1:
         raise ValueError(f'epochs and eval_every must be >= 1, got {epochs} and {eval_every}')
     archive = ParetoArchive()
-    start = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False,
                mininterval=0.5)
     for epoch in bar:
         task.model.train()
-        strategy.fairness_scale = min(1.0, epoch / fairness_warmup) if fairness_warmup else 1.0
-        losses = task.train_epoch(strategy)
+        scale = min(1.0, epoch / fairness_warmup) if fairness_warmup else 1.0
+        losses = task.train_epoch(strategy, scale)
         if epoch % eval_every == 0 or epoch == epochs:
             val = task.evaluate('val')
             archive.add({'epoch': epoch, **val}, task.model.state_dict())
@@ -73,4 +70,4 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
     record = next(r for r in archive.records if r['epoch'] == selected)
     return LoopResult(selected_epoch=selected,
                       val={k: v for k, v in record.items() if k != 'epoch'},
-                      history=archive.records, seconds=time.perf_counter() - start)
+                      history=archive.records)

@@ -30,24 +30,38 @@ without it counts as predicting both classes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, TypeVar
+
+T = TypeVar('T')
 
 __all__ = ['SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
-           'ParetoArchive']
+           'pareto_front', 'ParetoArchive']
 
-RULES = ('tolerance', 'fairgnn', 'dp_budget', 'pareto', 'best_acc', 'last')
 ONE_CLASS_SHARE = 0.95
 _OBJECTIVES = (('acc', 1), ('auc', 1), ('dp', -1), ('eo', -1))
+Record = Dict[str, float]
 
 
-def predicts_one_class(record: Dict[str, float]) -> bool:
+def predicts_one_class(record: Record) -> bool:
     """Whether more than :data:`ONE_CLASS_SHARE` of the rows get the same prediction."""
     rate = record.get('positive_rate', 0.5)
     return max(rate, 1.0 - rate) > ONE_CLASS_SHARE
 
 
-def dominates(a: Dict[str, float], b: Dict[str, float]) -> bool:
+def _better(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def pareto_front(points: Sequence[T], key: Callable[[T], Sequence[float]]) -> List[T]:
+    """The points that no other point beats under ``key`` (every coordinate: larger is
+    better), in their original order."""
+    scores = [tuple(key(p)) for p in points]
+    return [p for p, s in zip(points, scores) if not any(_better(o, s) for o in scores)]
+
+
+def dominates(a: Record, b: Record) -> bool:
     """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere.
 
     A one-class predictor never dominates a two-class one: the default rule may set it
@@ -55,17 +69,72 @@ def dominates(a: Dict[str, float], b: Dict[str, float]) -> bool:
     """
     if predicts_one_class(a) and not predicts_one_class(b):
         return False
-    better_or_equal = all(sign * a[k] >= sign * b[k] for k, sign in _OBJECTIVES)
-    return better_or_equal and any(sign * a[k] > sign * b[k] for k, sign in _OBJECTIVES)
+    return _better([sign * a[k] for k, sign in _OBJECTIVES],
+                   [sign * b[k] for k, sign in _OBJECTIVES])
 
 
-def _tie_break(r: Dict[str, float]) -> tuple:
+def _tie_break(r: Record) -> tuple:
     return (-r['acc'], -r['auc'], r['dp'], r['eo'], r['epoch'])
+
+
+def _fairest(r: Record) -> tuple:
+    return (r['dp'] + r['eo'],) + _tie_break(r)
+
+
+# Each rule: (the records, its parameters) -> (the records it may pick from, a sort key).
+def _tolerance(records: Sequence[Record], p: 'SelectionRule'):
+    records = [r for r in records if not predicts_one_class(r)] or records
+    best_acc = max(r['acc'] for r in records)
+    best_auc = max(r['auc'] for r in records)
+    ranks_well = [r for r in records if r['auc'] >= best_auc - p.auc_tolerance]
+    pool = [r for r in ranks_well if r['acc'] >= best_acc - p.acc_tolerance]
+    return (pool, _fairest) if pool else (ranks_well, _tie_break)
+
+
+def _fairgnn(records: Sequence[Record], p: 'SelectionRule'):
+    pool = [r for r in records if r['acc'] >= p.min_acc and r['auc'] >= p.min_auc]
+    return (pool, _fairest) if pool else (records, _tie_break)
+
+
+def _dp_budget(records: Sequence[Record], p: 'SelectionRule'):
+    pool = [r for r in records if r['dp'] <= p.max_dp]
+    return (pool, _tie_break) if pool else (records, lambda r: (r['dp'],) + _tie_break(r))
+
+
+def _pareto(records: Sequence[Record], p: 'SelectionRule'):
+    front = pareto_front(records, key=lambda r: (r['acc'], -r['dp']))
+    return front, lambda r: (-(r['acc'] - r['dp']),) + _tie_break(r)
+
+
+def _best_acc(records: Sequence[Record], p: 'SelectionRule'):
+    return records, _tie_break
+
+
+def _last(records: Sequence[Record], p: 'SelectionRule'):
+    return records, lambda r: -r['epoch']
+
+
+class Rule(NamedTuple):
+    pick: Callable[[Sequence[Record], 'SelectionRule'], Tuple[Sequence[Record], Callable]]
+    description: str  # formatted with the SelectionRule's fields
+
+
+RULES: Dict[str, Rule] = {
+    'tolerance': Rule(_tolerance, 'tolerance: min val ΔDP+ΔEO within {acc_tolerance:g} of best '
+                                  'val ACC and {auc_tolerance:g} of best val AUC'),
+    'fairgnn': Rule(_fairgnn, 'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {min_acc:g} and '
+                              'val AUC ≥ {min_auc:g}'),
+    'dp_budget': Rule(_dp_budget, 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
+    'pareto': Rule(_pareto, 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'),
+    'best_acc': Rule(_best_acc, 'best_acc: max val ACC'),
+    'last': Rule(_last, 'last: the final epoch'),
+}
 
 
 @dataclass(frozen=True)
 class SelectionRule:
-    """A named rule with its parameters; ``select`` returns the winning record's epoch."""
+    """A named rule of :data:`RULES` with its parameters; ``select`` returns the winning
+    record's epoch."""
 
     rule: str = 'tolerance'
     acc_tolerance: float = 0.01
@@ -76,54 +145,16 @@ class SelectionRule:
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
-            raise ValueError(f'unknown selection rule {self.rule!r}; use one of {RULES}')
+            raise ValueError(f'unknown selection rule {self.rule!r}; use one of '
+                             f'{", ".join(RULES)}')
 
     def describe(self) -> str:
-        if self.rule == 'tolerance':
-            return (f'tolerance: min val ΔDP+ΔEO within {self.acc_tolerance:g} of best val ACC '
-                    f'and {self.auc_tolerance:g} of best val AUC')
-        if self.rule == 'fairgnn':
-            return (f'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {self.min_acc:g} and '
-                    f'val AUC ≥ {self.min_auc:g}')
-        if self.rule == 'dp_budget':
-            return f'dp_budget: max val ACC with val ΔDP ≤ {self.max_dp:g}'
-        if self.rule == 'pareto':
-            return 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'
-        if self.rule == 'last':
-            return 'last: the final epoch'
-        return 'best_acc: max val ACC'
+        return RULES[self.rule].description.format(**dataclasses.asdict(self))
 
-    def select(self, records: Sequence[Dict[str, float]]) -> int:
+    def select(self, records: Sequence[Record]) -> int:
         if not records:
             raise ValueError('no validation records to select from (did training run?)')
-        if self.rule == 'last':
-            return int(max(r['epoch'] for r in records))
-        fairness = lambda r: r['dp'] + r['eo']  # noqa: E731
-        if self.rule == 'tolerance':
-            records = [r for r in records if not predicts_one_class(r)] or records
-            best_acc = max(r['acc'] for r in records)
-            best_auc = max(r['auc'] for r in records)
-            ranks_well = [r for r in records if r['auc'] >= best_auc - self.auc_tolerance]
-            pool = [r for r in ranks_well if r['acc'] >= best_acc - self.acc_tolerance]
-            key = lambda r: (fairness(r),) + _tie_break(r)  # noqa: E731
-            if not pool:
-                pool, key = ranks_well, _tie_break
-        elif self.rule == 'fairgnn':
-            pool = [r for r in records if r['acc'] >= self.min_acc and r['auc'] >= self.min_auc]
-            key = lambda r: (fairness(r),) + _tie_break(r)  # noqa: E731
-            if not pool:
-                pool, key = list(records), _tie_break
-        elif self.rule == 'dp_budget':
-            pool, key = [r for r in records if r['dp'] <= self.max_dp], _tie_break
-            if not pool:
-                pool, key = list(records), lambda r: (r['dp'],) + _tie_break(r)  # noqa: E731
-        elif self.rule == 'pareto':
-            pool = [r for r in records if not any(
-                o['acc'] >= r['acc'] and o['dp'] <= r['dp']
-                and (o['acc'] > r['acc'] or o['dp'] < r['dp']) for o in records)]
-            key = lambda r: (-(r['acc'] - r['dp']),) + _tie_break(r)  # noqa: E731
-        else:
-            pool, key = list(records), _tie_break
+        pool, key = RULES[self.rule].pick(records, self)
         return int(min(pool, key=key)['epoch'])
 
 
@@ -131,10 +162,10 @@ class ParetoArchive:
     """Validation records of every epoch, plus snapshots of the non-dominated ones."""
 
     def __init__(self) -> None:
-        self.records: List[Dict[str, float]] = []
+        self.records: List[Record] = []
         self._kept: Dict[int, tuple] = {}  # epoch -> (record, state)
 
-    def add(self, record: Dict[str, float], state: dict) -> None:
+    def add(self, record: Record, state: dict) -> None:
         self.records.append(record)
         if any(dominates(other, record) for other, _ in self._kept.values()):
             return

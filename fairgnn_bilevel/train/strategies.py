@@ -1,27 +1,33 @@
-"""One optimisation step per strategy; the same code trains graphs and tables.
+"""One optimisation step per strategy: the file where the leader's and the follower's updates live.
 
 A strategy receives ``encode()``, which returns a :class:`TrainBatch` (the encoder's rows
-for the loss, computed once per step, plus labels and groups), and ``decode(hidden)``,
-which maps those rows to logits through the fairness block and head.  Graph and tabular
-loops differ only in how they build these two callables.
+for the loss, computed once per step, plus labels and groups), ``decode(hidden)``, which
+maps those rows to logits through the fairness block and head, and the epoch's
+``fairness_scale`` (a schedule on η or λ).  Graph and tabular tasks differ only in how
+they build the two callables; the strategies never know which one they train.
 
-Strategies:
+Strategies (:data:`STRATEGIES`, the one list of method names):
 
-* :class:`Vanilla` — task loss only, one optimiser over every parameter.
-* :class:`Lagrangian` — task loss + λ · fairness loss, one optimiser.
-* :class:`Bilevel` — the Stackelberg game of FairBiNN.  The follower (fairness block)
-  takes ``follower_steps`` steps on η · fairness loss with its own optimiser; then the
-  leader (everything else) steps on the task loss alone.  ``hypergradient='first_order'``
-  is the paper's Algorithm 1 (no second-order terms); ``'unrolled'`` differentiates the
-  task loss through the follower's unrolled steps (the paper's methodology section).
-* :class:`Reference` — the official FairBiNN code's behaviour, for comparison only: one
-  ``zero_grad`` per step, so the leader's step also carries η · ∇(fairness loss), and the
-  sigmoid applied twice on the fairness path.
+* ``vanilla`` — :class:`Vanilla`: task loss only, one optimiser over every parameter.
+* ``lagrangian`` — :class:`Lagrangian`: task loss + λ · fairness loss, one optimiser.
+* ``bilevel`` — :class:`UnrolledBilevel`: FairBiNN's Stackelberg game as the paper's
+  methodology describes it: the follower (fairness block) takes ``follower_steps`` plain
+  gradient steps of size ``follower_step`` on η · fairness loss, kept differentiable, and
+  the leader (everything else) steps on the task loss through them (a hypergradient).
+* ``bilevel_first_order`` — :class:`FirstOrderBilevel`: the paper's Algorithm 1, the
+  follower stepping with its own Adam (rate ``follower_lr``), the leader on the task loss
+  at the follower's new point, no second-order terms.
+* ``reference`` — :class:`Reference`: the official FairBiNN code's update, for
+  comparison only (one ``zero_grad`` per step and a double sigmoid).
+
+A new strategy is a :class:`Strategy` subclass whose keyword arguments are its
+hyperparameters (named as in the config's ``train`` section), added to :data:`STRATEGIES`.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Type
 
 import torch
 import torch.nn.functional as F
@@ -32,10 +38,15 @@ from torch.nn import Module, Parameter
 from ..losses import fairness_loss
 from ..nn.fairness_block import follower_parameters, leader_parameters
 
-__all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'Bilevel', 'Reference',
-           'make_strategy', 'METHODS']
+__all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
+           'UnrolledBilevel', 'Reference', 'STRATEGIES', 'METHODS', 'DEFAULTS',
+           'make_strategy', 'hyperparameters', 'task_loss']
 
-METHODS = ('vanilla', 'lagrangian', 'bilevel', 'reference')
+# The one set of default hyperparameters: the strategies' signatures, the config and the
+# scikit-learn estimator all read them from here.
+DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2,
+                                eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
+                                weight_decay=1e-5)
 
 
 @dataclass
@@ -66,47 +77,32 @@ def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:
 
 
 class Strategy:
-    """Base: holds the model and its optimisers; ``step`` performs one update.
-
-    ``fairness_scale`` multiplies the fairness weight (λ or η); the loop sets it each epoch
-    to schedule the weight (see ``run_epochs(fairness_warmup=...)``).
-    """
-
-    fairness_scale: float = 1.0
+    """Base: holds the model and its optimisers; :meth:`step` performs one update."""
 
     def __init__(self, model: Module) -> None:
         self.model = model
 
-    def step(self, encode: Encode, decode: Decode) -> Dict[str, float]:
+    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
+        """One update; returns the step's losses.  ``fairness_scale`` multiplies η or λ."""
         raise NotImplementedError
-
-    def optimizers(self) -> List[torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict:
-        return {'optimizers': [opt.state_dict() for opt in self.optimizers()]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for opt, opt_state in zip(self.optimizers(), state['optimizers']):
-            opt.load_state_dict(opt_state)
 
 
 class Vanilla(Strategy):
     """Task loss only; every parameter (the fairness block's too) in one Adam."""
 
-    def __init__(self, model: Module, *, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
         super().__init__(model)
-        self.optimizer = _adam(list(model.parameters()), lr, weight_decay)
+        self.optimizer = _adam(list(model.parameters()), leader_lr, weight_decay)
 
-    def optimizers(self) -> List[torch.optim.Optimizer]:
-        return [self.optimizer]
-
-    def _objective(self, logits: Tensor, batch: TrainBatch) -> Dict[str, Tensor]:
+    def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
         return {'task_loss': task_loss(logits, batch.labels)}
 
-    def step(self, encode: Encode, decode: Decode) -> Dict[str, float]:
+    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
         batch = encode()
-        terms = self._objective(decode(batch.hidden), batch)
+        terms = self._terms(decode(batch.hidden), batch, fairness_scale)
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()
         self.optimizer.step()
@@ -116,15 +112,87 @@ class Vanilla(Strategy):
 class Lagrangian(Vanilla):
     r"""Minimise :math:`f + \lambda\,\phi` over all parameters with one optimiser."""
 
-    def __init__(self, model: Module, *, lr: float, lam: float, fairness: str = 'dp',
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(model, lr=lr, weight_decay=weight_decay)
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 lam: float = DEFAULTS['lam'], fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+        super().__init__(model, leader_lr=leader_lr, weight_decay=weight_decay)
         self.lam, self.fairness = lam, fairness
 
-    def _objective(self, logits: Tensor, batch: TrainBatch) -> Dict[str, Tensor]:
+    def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
+        phi = fairness_loss(self.fairness, logits, batch.groups, batch.labels)
         return {'task_loss': task_loss(logits, batch.labels),
-                'fairness_loss': self.fairness_scale * self.lam * fairness_loss(self.fairness, logits, batch.groups,
-                                                          batch.labels)}
+                'fairness_loss': scale * self.lam * phi}
+
+
+class _Bilevel(Strategy):
+    r"""What both bilevel steps share: the players, :math:`\eta\phi`, the leader's Adam.
+
+    Each step: the follower plays first on :math:`\eta\phi` (the leader's encoder rows
+    fixed), then the leader steps on the task loss f alone, with the gradient
+    :meth:`_play` returns.
+    """
+
+    def __init__(self, model: Module, *, leader_lr: float, eta: float, follower_steps: int,
+                 fairness: str, weight_decay: float) -> None:
+        super().__init__(model)
+        if follower_steps < 1:
+            raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
+        self.follower = follower_parameters(model)  # raises, naming the model, without a block
+        self.leader = leader_parameters(model)
+        self.leader_optimizer = _adam(self.leader, leader_lr, weight_decay)
+        self.eta, self.follower_steps, self.fairness = eta, follower_steps, fairness
+
+    def _phi(self, logits: Tensor, batch: TrainBatch, scale: float) -> Tensor:
+        return scale * self.eta * fairness_loss(self.fairness, logits, batch.groups,
+                                                batch.labels)
+
+    def _play(self, batch: TrainBatch, decode: Decode, scale: float
+              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
+        """The follower's steps; returns (φ, f, the leader's gradient of f)."""
+        raise NotImplementedError
+
+    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
+        phi, f, leader_grads = self._play(encode(), decode, fairness_scale)
+        _set_grads(self.leader, leader_grads)
+        self.leader_optimizer.step()
+        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
+
+
+class FirstOrderBilevel(_Bilevel):
+    r"""The paper's Algorithm 1: the follower steps with Adam on :math:`\eta\phi`, then the
+    leader on :math:`\nabla_{\theta_p} f` at the follower's new point (no second order).
+
+    Args:
+        model: any module containing a :class:`~fairgnn_bilevel.nn.FairnessBlock`.
+        leader_lr: Adam learning rate of the leader (encoder and head).
+        follower_lr: Adam learning rate of the follower (the fairness block).
+        eta: weight η of the fairness loss in the follower's objective.
+        follower_steps: follower updates per leader update.
+        fairness: fairness loss, ``'dp'`` or ``'eo'``.
+        weight_decay: the leader's weight decay.
+    """
+
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
+                 follower_steps: int = DEFAULTS['follower_steps'],
+                 fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+        super().__init__(model, leader_lr=leader_lr, eta=eta, follower_steps=follower_steps,
+                         fairness=fairness, weight_decay=weight_decay)
+        self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
+
+    def _play(self, batch: TrainBatch, decode: Decode, scale: float
+              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
+        # The follower never moves the leader: its loss sees the encoder rows detached and
+        # its gradient is taken with respect to the block's parameters only.
+        hidden = batch.hidden.detach()
+        for _ in range(self.follower_steps):
+            phi = self._phi(decode(hidden), batch, scale)
+            _set_grads(self.follower, torch.autograd.grad(phi, self.follower))
+            self.follower_optimizer.step()
+        f = task_loss(decode(batch.hidden), batch.labels)
+        return phi, f, torch.autograd.grad(f, self.leader, allow_unused=True)
 
 
 class _Call(Module):
@@ -138,80 +206,48 @@ class _Call(Module):
         return fn(hidden)
 
 
-class Bilevel(Strategy):
-    r"""FairBiNN's Stackelberg step: follower first on :math:`\eta\phi`, then leader on f.
+class UnrolledBilevel(_Bilevel):
+    r"""The paper's methodology: the leader's gradient runs through the follower's response.
+
+    :math:`\theta_s^{j+1} = \theta_s^j - \alpha_s \nabla_{\theta_s}\eta\phi(\theta_p,
+    \theta_s^j)` for ``follower_steps`` plain gradient steps of size :math:`\alpha_s` =
+    ``follower_step``, kept differentiable in :math:`\theta_p`; the leader steps on
+    :math:`\nabla_{\theta_p} f(\theta_p, \theta_s^k(\theta_p))` and the block keeps
+    :math:`\theta_s^k`.
 
     Args:
         model: any module containing a :class:`~fairgnn_bilevel.nn.FairnessBlock`.
         leader_lr: Adam learning rate of the leader (encoder and head).
-        follower_lr: learning rate of the follower (Adam for ``'first_order'``; the step
-            size of the differentiable gradient steps for ``'unrolled'``).
+        follower_step: size :math:`\alpha_s` of the follower's gradient steps.
         eta: weight η of the fairness loss in the follower's objective.
-        follower_steps: follower updates per leader update.
-        hypergradient: ``'first_order'`` or ``'unrolled'``.
+        follower_steps: follower steps unrolled per leader update.
         fairness: fairness loss, ``'dp'`` or ``'eo'``.
+        weight_decay: the leader's weight decay.
     """
 
-    def __init__(self, model: Module, *, leader_lr: float, follower_lr: float, eta: float,
-                 follower_steps: int = 1, hypergradient: str = 'first_order',
-                 fairness: str = 'dp', weight_decay: float = 0.0) -> None:
-        super().__init__(model)
-        if hypergradient not in ('first_order', 'unrolled'):
-            raise ValueError(f"hypergradient must be 'first_order' or 'unrolled', "
-                             f'got {hypergradient!r}')
-        if follower_steps < 1:
-            raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
-        self.follower = follower_parameters(model)  # raises, naming the model, without a block
-        self.leader = leader_parameters(model)
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_step: float = DEFAULTS['follower_step'], eta: float = DEFAULTS['eta'],
+                 follower_steps: int = DEFAULTS['follower_steps'],
+                 fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+        super().__init__(model, leader_lr=leader_lr, eta=eta, follower_steps=follower_steps,
+                         fairness=fairness, weight_decay=weight_decay)
         names = {id(p): name for name, p in model.named_parameters()}
-        self.follower_names = [names[id(p)] for p in self.follower]
-        self.leader_optimizer = _adam(self.leader, leader_lr, weight_decay)
-        self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
-        self.follower_lr, self.eta, self.follower_steps = follower_lr, eta, follower_steps
-        self.hypergradient, self.fairness = hypergradient, fairness
+        self.follower_names = [f'model.{names[id(p)]}' for p in self.follower]
+        self.follower_step = follower_step
         self._call = _Call(model)
 
-    def optimizers(self) -> List[torch.optim.Optimizer]:
-        return [self.leader_optimizer, self.follower_optimizer]
-
-    def _phi(self, logits: Tensor, batch: TrainBatch) -> Tensor:
-        weight = self.fairness_scale * self.eta
-        return weight * fairness_loss(self.fairness, logits, batch.groups, batch.labels)
-
     def _decode_with(self, follower: Sequence[Tensor], decode: Decode, hidden: Tensor) -> Tensor:
-        params = {f'model.{name}': value for name, value in zip(self.follower_names, follower)}
-        return functional_call(self._call, params, (decode, hidden))
+        return functional_call(self._call, dict(zip(self.follower_names, follower)),
+                               (decode, hidden))
 
-    def step(self, encode: Encode, decode: Decode) -> Dict[str, float]:
-        batch = encode()
-        if self.hypergradient == 'first_order':
-            phi = self._follower_first_order(batch, decode)
-            f = task_loss(decode(batch.hidden), batch.labels)
-            leader_grads = torch.autograd.grad(f, self.leader, allow_unused=True)
-        else:
-            phi, f, leader_grads = self._unrolled(batch, decode)
-        _set_grads(self.leader, leader_grads)
-        self.leader_optimizer.step()
-        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
-
-    def _follower_first_order(self, batch: TrainBatch, decode: Decode) -> Tensor:
-        # The follower never moves the leader: its loss sees the encoder rows detached and
-        # its gradient is taken with respect to the block's parameters only.
-        hidden = batch.hidden.detach()
-        for _ in range(self.follower_steps):
-            phi = self._phi(decode(hidden), batch)
-            _set_grads(self.follower, torch.autograd.grad(phi, self.follower))
-            self.follower_optimizer.step()
-        return phi
-
-    def _unrolled(self, batch: TrainBatch, decode: Decode):
-        # theta_{j+1} = theta_j - alpha * grad phi(theta_p, theta_j), kept differentiable in
-        # theta_p, so grad f(theta_p, theta_k(theta_p)) includes the follower's response.
+    def _play(self, batch: TrainBatch, decode: Decode, scale: float
+              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
         theta: List[Tensor] = list(self.follower)
         for _ in range(self.follower_steps):
-            phi = self._phi(self._decode_with(theta, decode, batch.hidden), batch)
+            phi = self._phi(self._decode_with(theta, decode, batch.hidden), batch, scale)
             grads = torch.autograd.grad(phi, theta, create_graph=True)
-            theta = [t - self.follower_lr * g for t, g in zip(theta, grads)]
+            theta = [t - self.follower_step * g for t, g in zip(theta, grads)]
         f = task_loss(self._decode_with(theta, decode, batch.hidden), batch.labels)
         leader_grads = torch.autograd.grad(f, self.leader, allow_unused=True)
         with torch.no_grad():
@@ -220,20 +256,33 @@ class Bilevel(Strategy):
         return phi, f, leader_grads
 
 
-class Reference(Bilevel):
+class Reference(Strategy):
     """The official FairBiNN code's update, reproduced on purpose for comparison.
 
-    Differences from :class:`Bilevel` (each a defect of the official code): gradients are
-    zeroed once per step, so the leader steps on ∇(f + η·φ) rather than ∇f; and the
-    fairness loss receives sigmoid(logits) where logits are expected, so the sigmoid is
-    applied twice.  Set ``follower_lr=1e-9`` to also mimic its hard-coded graph learning rate.
+    Each a defect of the official code: gradients are zeroed once per step, so the leader
+    steps on ∇(f + η·φ) rather than ∇f; the fairness loss receives sigmoid(logits) where
+    logits are expected, so the sigmoid is applied twice; and the follower takes one Adam
+    step per leader step.  Pass ``follower_lr=1e-9`` to also mimic its hard-coded graph
+    learning rate.  It takes no other options.
     """
 
-    def step(self, encode: Encode, decode: Decode) -> Dict[str, float]:
-        batch = encode()  # one follower step per leader step, as the official code does
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
+                 fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+        super().__init__(model)
+        self.follower = follower_parameters(model)
+        self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
+        self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
+        self.eta, self.fairness = eta, fairness
+
+    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
+        batch = encode()
         self.leader_optimizer.zero_grad(set_to_none=True)
         self.follower_optimizer.zero_grad(set_to_none=True)
-        phi = self._phi(torch.sigmoid(decode(batch.hidden)), batch)
+        phi = fairness_scale * self.eta * fairness_loss(
+            self.fairness, torch.sigmoid(decode(batch.hidden)), batch.groups, batch.labels)
         phi.backward(retain_graph=True)   # fills leader *and* follower gradients
         self.follower_optimizer.step()
         f = task_loss(decode(batch.hidden), batch.labels)
@@ -242,20 +291,27 @@ class Reference(Bilevel):
         return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
 
 
-def make_strategy(method: str, model: Module, *, leader_lr: float, follower_lr: float,
-                  eta: float, lam: float, follower_steps: int = 1,
-                  hypergradient: str = 'first_order', fairness: str = 'dp',
-                  weight_decay: float = 0.0) -> Strategy:
-    """The strategy called ``method`` (one of :data:`METHODS`) with its optimisers."""
-    if method == 'vanilla':
-        return Vanilla(model, lr=leader_lr, weight_decay=weight_decay)
-    if method == 'lagrangian':
-        return Lagrangian(model, lr=leader_lr, lam=lam, fairness=fairness,
-                          weight_decay=weight_decay)
-    if method in ('bilevel', 'reference'):
-        cls = Bilevel if method == 'bilevel' else Reference
-        return cls(model, leader_lr=leader_lr, follower_lr=follower_lr, eta=eta,
-                   follower_steps=follower_steps, fairness=fairness,
-                   weight_decay=weight_decay,
-                   **({'hypergradient': hypergradient} if method == 'bilevel' else {}))
-    raise ValueError(f'unknown method {method!r}; use one of {", ".join(METHODS)}')
+STRATEGIES: Dict[str, Type[Strategy]] = {
+    'vanilla': Vanilla,
+    'lagrangian': Lagrangian,
+    'bilevel': UnrolledBilevel,
+    'bilevel_first_order': FirstOrderBilevel,
+    'reference': Reference,
+}
+METHODS: Tuple[str, ...] = tuple(STRATEGIES)
+
+
+def hyperparameters(method: str) -> Tuple[str, ...]:
+    """The hyperparameters (keyword arguments) that strategy ``method`` takes."""
+    signature = inspect.signature(STRATEGIES[method].__init__)
+    return tuple(name for name, p in signature.parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def make_strategy(method: str, model: Module, **options: Any) -> Strategy:
+    """The strategy called ``method``, given the ``options`` it takes; options of other
+    strategies are left out, so one set of settings serves every method."""
+    if method not in STRATEGIES:
+        raise ValueError(f'unknown method {method!r}; use one of {", ".join(METHODS)}')
+    taken = hyperparameters(method)
+    return STRATEGIES[method](model, **{k: v for k, v in options.items() if k in taken})

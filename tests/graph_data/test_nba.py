@@ -67,4 +67,4 @@ def test_cli_runs_nba(tmp_path, capsys):
     assert main(['train', '--config', str(Path(__file__).resolve().parents[2] / 'configs/nba.yaml'), '--root', str(root), '--seeds', '1',
                  '--set', 'train.epochs=20', '--out', str(tmp_path), '--no-progress']) == 0
     out = capsys.readouterr().out
-    assert 'validation = test' in out and '| bilevel | 1 |' in out
+    assert 'validation = test' in out and '| bilevel_first_order | 1 |' in out

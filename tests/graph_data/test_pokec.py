@@ -3,7 +3,6 @@ import functools
 import http.server
 import threading
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ import torch
 from torch_geometric.utils import is_undirected
 
 from graph_data import PokecN, PokecZ, load_dataset
-from graph_data.datasets import sha256
+from graph_data.download import sha256
 
 # the first columns of FairGNN's region_job.csv
 COLUMNS = ['user_id', 'public', 'completion_percentage', 'gender', 'region', 'AGE',

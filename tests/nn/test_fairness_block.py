@@ -1,8 +1,8 @@
 import pytest
 import torch
-from torch_geometric.nn import GCNConv
 
 from fairgnn_bilevel.nn import FairnessBlock, follower_parameters, leader_parameters
+from tests.conftest import UserGNN
 
 
 def test_forward_repr_and_reset():
@@ -18,19 +18,6 @@ def test_forward_repr_and_reset():
     assert not torch.equal(before, block.lins[0].weight)
     with pytest.raises(ValueError, match='num_layers'):
         FairnessBlock(4, num_layers=0)
-
-
-class UserGNN(torch.nn.Module):
-    """A GNN a user wrote, with our block dropped in."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = GCNConv(3, 8)
-        self.fair = FairnessBlock(8)
-        self.out = torch.nn.Linear(8, 1)
-
-    def forward(self, x, edge_index):
-        return self.out(self.fair(self.conv(x, edge_index).relu())).view(-1)
 
 
 def test_parameter_partition_of_a_user_model():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairgnn_bilevel.tabular.datasets import ADULT_COLUMNS, HEALTH_AGE_GROUPS, load_adult, load_health
+from fairgnn_bilevel.tabular.datasets import HEALTH_AGE_GROUPS, load_adult, load_health
 from tests.conftest import shared_dataset
 
 

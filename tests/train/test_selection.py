@@ -1,6 +1,5 @@
 import random
 
-import torch
 
 import pytest
 
@@ -53,29 +52,6 @@ def test_archive_keeps_every_possible_winner(seed):
         winner = rule.select(archive.records)
         assert archive.snapshot(winner) == {'epoch': winner}
     assert len(archive) < 199
-
-
-def test_loop_schedules_the_fairness_weight():
-    from fairgnn_bilevel.train.loop import run_epochs
-
-    class Recorder:
-        model = torch.nn.Linear(1, 1)
-        scales = []
-
-        def train_epoch(self, strategy):
-            self.scales.append(strategy.fairness_scale)
-            return {'task_loss': 0.0}
-
-        def evaluate(self, split):
-            return {'acc': 0.5, 'auc': 0.5, 'dp': 0.0, 'eo': 0.0}
-
-    class Strategy:
-        fairness_scale = 1.0
-
-    task = Recorder()
-    run_epochs(task, Strategy(), epochs=6, rule=SelectionRule('last'), fairness_warmup=4,
-               progress=False)
-    assert task.scales == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
 
 
 def test_tolerance_holds_auc_near_its_best():

@@ -5,8 +5,8 @@ import torch
 from torch import Tensor
 from torch.nn import Identity, Sequential
 
-from ..nn.classifier import BilevelModel, make_head
-from ..nn.fairness_block import FairnessBlock
+from .classifier import BilevelModel, make_head
+from .fairness_block import FairnessBlock
 
 __all__ = ['FairBiNNMLP']
 

@@ -1,17 +1,22 @@
 """Mini-batch tabular training as a :class:`~fairgnn_bilevel.train.loop.Task`."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict
 
 import numpy as np
 import torch
+from torch.nn import Module
 
 from ..metrics import binary_report
-from ..train.strategies import Strategy, TrainBatch
-from .datasets import TabularData
-from .model import FairBiNNMLP
+from ..nn.classifier import predict_proba
+from .strategies import Strategy, TrainBatch
 
-__all__ = ['TabularTask']
+if TYPE_CHECKING:  # the data layer imports the engine, which imports this module
+    from ..tabular.datasets import TabularData
+
+__all__ = ['TabularTask', 'DEFAULT_BATCH_SIZE']
+
+DEFAULT_BATCH_SIZE = 100  # the paper's tabular batch
 
 
 class TabularTask:
@@ -21,8 +26,9 @@ class TabularTask:
     contributes nothing), so small batches never produce NaN.
     """
 
-    def __init__(self, model: FairBiNNMLP, data: TabularData, *, batch_size: int = 100,
-                 seed: int = 0, device: torch.device | str = 'cpu') -> None:
+    def __init__(self, model: Module, data: 'TabularData', *,
+                 batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
+                 device: torch.device | str = 'cpu') -> None:
         self.model, self.data, self.batch_size = model, data, batch_size
         self.tensors = {
             split: tuple(torch.tensor(np.asarray(a), device=device)
@@ -33,7 +39,7 @@ class TabularTask:
         self.step_size = float(min(batch_size, len(data.y['train']))
                                * (data.num_features + hidden) * hidden)
 
-    def train_epoch(self, strategy: Strategy) -> Dict[str, float]:
+    def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         X, y, sens = self.tensors['train']
         order = torch.randperm(len(y), generator=self.generator).to(y.device)
         totals: Dict[str, float] = {}
@@ -41,18 +47,11 @@ class TabularTask:
         for rows in batches:
             def encode(rows=rows) -> TrainBatch:
                 return TrainBatch(self.model.encoder(X[rows]), y[rows].float(), sens[rows])
-            for name, value in strategy.step(encode, self.model.decode).items():
+            for name, value in strategy.step(encode, self.model.decode, fairness_scale).items():
                 totals[name] = totals.get(name, 0.0) + value / len(batches)
         return totals
 
-    @torch.no_grad()
-    def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
-        was_training = self.model.training
-        self.model.eval()
-        prob = torch.sigmoid(self.model(X))
-        self.model.train(was_training)
-        return prob
-
     def evaluate(self, split: str) -> Dict[str, float]:
         X, y, sens = self.tensors[split]
-        return binary_report(y, self.predict_proba(X), sensitive_features=sens)
+        return binary_report(y, predict_proba(self.model, lambda: self.model(X)),
+                             sensitive_features=sens)

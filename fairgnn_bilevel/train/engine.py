@@ -1,0 +1,141 @@
+"""The engine: a config and a dataset in, a trained, selected and evaluated model out.
+
+Every entry point — :func:`fairgnn_bilevel.fit` for graphs, ``fit_tabular`` and
+``FairBiNNClassifier`` for tables, and the CLI's experiments — calls :func:`train`.  The
+kind of data picks the model and the task (:func:`build_model`, :func:`make_task`: the
+one place where a new task type is added); the config's method picks the strategy
+(:data:`~fairgnn_bilevel.train.strategies.STRATEGIES`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+import torch
+from torch.nn import Module
+from torch_geometric.data import Data
+
+from ..config import Config, ConfigError, check_applies, from_dict, set_key
+from ..nn import FairBiNNGNN, FairBiNNMLP
+from .graph import GraphTask, validate_graph
+from .loop import Task, run_epochs, seed_everything
+from .selection import predicts_one_class
+from .strategies import DEFAULTS, make_strategy
+from .table import DEFAULT_BATCH_SIZE, TabularTask
+from .threads import choose_threads, torch_threads
+
+if TYPE_CHECKING:
+    from ..tabular.datasets import TabularData
+
+__all__ = ['FitResult', 'resolve_config', 'build_model', 'make_task', 'train',
+           'show_progress']
+
+
+@dataclass
+class FitResult:
+    """A trained model at its selected epoch, with validation and test metrics (fractions)."""
+
+    model: Module
+    selected_epoch: int
+    val: Dict[str, float]
+    test: Dict[str, float]
+    seconds: float
+    selection: str
+    history: List[Dict[str, float]] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    threads: int = 1
+
+
+def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
+                   method: Optional[str] = None, **overrides: Any) -> Config:
+    """A :class:`Config` from a Config, a mapping or defaults, with keyword overrides:
+    bare names (``eta=100``) or ``section__key`` (``model__hidden=32``)."""
+    values = config.to_dict() if isinstance(config, Config) else dict(config or {})
+    for key, value in overrides.items():
+        set_key(values, key.replace('__', '.'), value)
+    if method is not None:
+        set_key(values, 'train.method', method)
+    return from_dict(values)
+
+
+def _is_graph(data: Any) -> bool:
+    return isinstance(data, Data)
+
+
+def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
+    """The network of ``config.model`` for ``data``: a GNN for a graph, an MLP for a table."""
+    m = config.model
+    if _is_graph(data):
+        return FairBiNNGNN(data.num_features, m.hidden, num_layers=m.num_layers,
+                           encoder=m.encoder or 'gcn', fairness_layers=m.fairness_layers,
+                           head_layers=m.head_layers, dropout=m.dropout, heads=m.heads or 1,
+                           fairness_act=m.fairness_act)
+    return FairBiNNMLP(data.num_features, m.hidden, layers_before=m.num_layers,
+                       fairness_layers=m.fairness_layers, head_layers=m.head_layers,
+                       dropout=m.dropout, fairness_act=m.fairness_act)
+
+
+def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
+              device: torch.device) -> Task:
+    """The task that trains ``model`` on ``data``: full-graph steps or table mini-batches."""
+    if _is_graph(data):
+        return GraphTask(model, data.to(device))
+    return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
+                       seed=config.train.seed, device=device)
+
+
+def _device(name: str) -> torch.device:
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ConfigError(f'train.device={name!r} but CUDA is not available; use device=cpu')
+    return torch.device(name)
+
+
+def show_progress(progress: Optional[bool]) -> bool:
+    """``progress``, or when ``None`` whether a person watches (stderr is a terminal)."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[Module] = None,
+          progress: Optional[bool] = None) -> FitResult:
+    """Check everything, train ``config.train.method``, select on validation, test.
+
+    Args:
+        data: a PyG ``Data`` (see :func:`~fairgnn_bilevel.train.graph.validate_graph`) or a
+            :class:`~fairgnn_bilevel.tabular.TabularData`.
+        config: the experiment; keys that do not apply to the kind of data are refused.
+        model: a module of your own holding a ``FairnessBlock`` (default: built from
+            ``config.model``).
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Every check runs before the first epoch.  Training runs with the thread count of
+    ``train.threads`` and warns when the selected model predicts one class for almost
+    every validation row.
+    """
+    check_applies(config, 'graph' if _is_graph(data) else 'table')
+    validate_graph(data) if _is_graph(data) else data.validate()
+    device = _device(config.train.device)
+    seed_everything(config.train.seed)
+    model = build_model(config, data) if model is None else model
+    task = make_task(model.to(device), data, config, device)
+    t = config.train
+    strategy = make_strategy(t.method, task.model, **{k: getattr(t, k) for k in DEFAULTS})
+    start = time.perf_counter()
+    with torch_threads(choose_threads(t.threads, task.step_size)) as threads:
+        loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
+                          eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
+                          progress=show_progress(progress), desc=f'{t.method} seed {t.seed}')
+        test = task.evaluate('test')
+    notes = []
+    if predicts_one_class(loop.val):
+        share = max(loop.val['positive_rate'], 1 - loop.val['positive_rate'])
+        notes.append(f'the selected model (epoch {loop.selected_epoch}) predicts one class for '
+                     f'{100 * share:.1f} % of validation rows: its ΔDP and ΔEO say little about '
+                     'fairness; look at AUC, train longer or try another selection rule')
+        warnings.warn(notes[-1], stacklevel=3)
+    return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
+                     test=test, seconds=time.perf_counter() - start,
+                     selection=config.selection.describe(), history=loop.history,
+                     warnings=notes, threads=threads)
