@@ -62,14 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_seeds(args: argparse.Namespace) -> None:
-    if args.seeds < 1:
-        raise ConfigError(f'--seeds must be >= 1, got {args.seeds}')
-
-
 def _train(args: argparse.Namespace) -> int:
     from .experiment import run_seeds
-    _check_seeds(args)
     overrides = list(args.overrides)
     if args.method:
         overrides.append(f'train.method={args.method}')
@@ -94,7 +88,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import run_reproduce
-    _check_seeds(args)
     out = args.out or Path('runs') / f'reproduce-{args.dataset}'
     print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
                         overrides=args.overrides, progress=not args.no_progress,
@@ -105,11 +98,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
-    _check_seeds(args)
-    for flag, values in (('--eta', args.eta), ('--lam', args.lam or [])):
-        negative = [v for v in values if v < 0]
-        if negative:
-            raise ConfigError(f'{flag} values must be >= 0, got {negative[0]:g}')
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
     config = load_config(args.config, overrides)
     out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'

@@ -1,7 +1,6 @@
 """Experiments: a config's dataset, trained over seeds, recorded run by run."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -20,21 +19,18 @@ from .report import read_runs, write_json
 __all__ = ['load_data', 'run_seeds', 'config_hash']
 
 
-# The data keys each kind of dataset reads; any other data key set in a config is an error.
-_DATA_KEYS = {
-    'synthetic': {'name', 'synthetic'},
-    'fairgnn': {'name', 'root', 'split', 'split_seed', 'sens_in_features', 'verify', 'download'},
-    'adult': {'name', 'root', 'sensitive', 'val_fraction', 'split_seed', 'download'},
-    'health': {'name', 'root', 'sensitive', 'val_fraction', 'split_seed'},
+# What each kind of dataset reads: config key -> its loader's argument.  A key left unset
+# takes the loader's default; a key that the dataset does not read is an error.
+_READS = {
+    'synthetic': {'synthetic': None},
+    'fairgnn': {'root': None, 'split': 'split', 'split_seed': 'seed',
+                'sens_in_features': 'sens_in_features', 'verify': 'verify',
+                'download': 'download'},
+    'adult': {'root': None, 'sensitive': 'sensitive', 'val_fraction': 'val_fraction',
+              'split_seed': 'seed', 'download': 'download'},
+    'health': {'root': None, 'sensitive': 'sensitive', 'val_fraction': 'val_fraction',
+               'split_seed': 'seed'},
 }
-
-
-def _check_data_keys(config: Config, kind: str) -> None:
-    for key, value in dataclasses.asdict(config.data).items():
-        if key not in _DATA_KEYS[kind] and value not in (None, {}):
-            reads = ', '.join(f'data.{k}' for k in sorted(_DATA_KEYS[kind] - {'name'}))
-            raise ConfigError(f'data.{key} does not apply to dataset {config.data.name!r} '
-                              f'(it reads {reads}); remove it')
 
 
 def load_data(config: Config) -> Union[Data, 'TabularData']:
@@ -46,37 +42,29 @@ def load_data(config: Config) -> Union[Data, 'TabularData']:
     import graph_data
     from .tabular.datasets import TABULAR_DATASETS, load_adult, load_health
     data = config.data
-    if data.name in TABULAR_DATASETS:
-        _check_data_keys(config, data.name)
-        check_applies(config, 'table')
-        if not data.root:
-            raise ConfigError(f'data.root is not set: point it (or --root) at the {data.name} '
-                              'files')
-        kwargs = dict(val_fraction=0.2 if data.val_fraction is None else data.val_fraction,
-                      seed=data.split_seed or 0)
-        if data.name == 'adult':
-            return load_adult(data.root, sensitive=data.sensitive or 'sex',
-                              download=bool(data.download), **kwargs)
-        return load_health(data.root, sensitive=data.sensitive or 'age', **kwargs)
-    check_applies(config, 'graph')
-    if data.name == 'synthetic':
-        _check_data_keys(config, 'synthetic')
+    kind = 'fairgnn' if data.name in graph_data.DATASETS else data.name
+    if kind not in _READS:
+        raise ConfigError(f'data.name: unknown dataset {data.name!r}; use synthetic, '
+                          f'{", ".join(graph_data.DATASETS)} or {", ".join(TABULAR_DATASETS)}')
+    reads = _READS[kind]
+    for key, value in data.model_dump().items():
+        if key != 'name' and key not in reads and value not in (None, {}):
+            raise ConfigError(f'data.{key} does not apply to dataset {data.name!r} (it reads '
+                              f'{", ".join(f"data.{k}" for k in reads)}); remove it')
+    check_applies(config, 'table' if kind in TABULAR_DATASETS else 'graph')
+    if kind == 'synthetic':
         try:
             return graph_data.fair_sbm(**data.synthetic)
         except TypeError as error:
             raise ConfigError(f'data.synthetic: {error}') from None
-    if data.name not in graph_data.DATASETS:
-        raise ConfigError(f'data.name: unknown dataset {data.name!r}; use synthetic, '
-                          f'{", ".join(graph_data.DATASETS)} or {", ".join(TABULAR_DATASETS)}')
-    _check_data_keys(config, 'fairgnn')
     if not data.root:
         raise ConfigError(f'data.root is not set: point it (or --root) at the folder with the '
                           f'{data.name} raw files')
-    return graph_data.load_dataset(
-        data.name, data.root, split=data.split or 'fairgnn',
-        seed=20 if data.split_seed is None else data.split_seed,
-        sens_in_features=bool(data.sens_in_features), download=bool(data.download),
-        verify=data.verify is not False)
+    options = {argument: getattr(data, key) for key, argument in reads.items()
+               if argument and getattr(data, key) is not None}
+    if kind == 'fairgnn':
+        return graph_data.load_dataset(data.name, data.root, **options)
+    return {'adult': load_adult, 'health': load_health}[kind](data.root, **options)
 
 
 def config_hash(config: Config) -> str:
@@ -103,6 +91,11 @@ def _existing_runs(out: Path, digest: str, overwrite: bool) -> List[dict]:
     return [r for r in runs if r.get('config_hash') == digest]
 
 
+def check_seeds(seeds: int) -> None:
+    if seeds < 1:
+        raise ConfigError(f'--seeds must be >= 1, got {seeds}')
+
+
 def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
               progress: Optional[bool] = True, data: Optional[Data] = None,
               overwrite: bool = False, log: Callable[[str], None] = print) -> List[dict]:
@@ -113,8 +106,7 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
     resumes where it stopped.  A results file of another config is refused unless
     ``overwrite``; every check runs before any training.
     """
-    if seeds < 1:
-        raise ConfigError(f'--seeds must be >= 1, got {seeds}')
+    check_seeds(seeds)
     digest = config_hash(config)
     existing = _existing_runs(out, digest, overwrite) if out is not None else []
     wanted = [config.train.seed + offset for offset in range(seeds)]

@@ -162,10 +162,9 @@ def equalized_odds_difference(
     groups: Optional[Sequence[Any]] = None
 ) -> float:
     """Equalized odds: the larger of the true-positive-rate and false-positive-rate gaps."""
+    tpr_gap = equal_opportunity_difference(y_true, y_pred, sensitive_features=sensitive_features,
+                                           groups=groups)
     y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
-    tpr_gap = _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
-                                       mask=y_true == 1, groups=groups,
-                                       what='positive labels (y_true == 1)'))
     fpr_gap = _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
                                        mask=y_true == 0, groups=groups,
                                        what='negative labels (y_true == 0)'))

@@ -44,12 +44,6 @@ def format_table(rows: Sequence[dict], label: str = 'method') -> str:
     return '\n'.join(lines)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_json(path: str | Path, payload) -> None:
     """Write JSON atomically (temp file + rename), so an interruption never truncates it.
 
@@ -61,7 +55,9 @@ def write_json(path: str | Path, payload) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
     with os.fdopen(fd, 'w') as handle:
         json.dump(payload, handle, indent=2, ensure_ascii=False)
-    os.chmod(tmp, 0o666 & ~_umask())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 

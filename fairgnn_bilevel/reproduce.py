@@ -9,8 +9,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from graph_data.splits import SPLITS
 
 from .config import apply_overrides, from_dict, load_config
-from .experiment import load_data, run_seeds
-from .report import format_table, summarize, write_json
+from .experiment import check_seeds, load_data, run_seeds
+from .report import METRICS, format_cell, format_table, summarize, write_json
 
 __all__ = ['ROWS', 'paper_rows', 'run_reproduce']
 
@@ -36,7 +36,7 @@ def paper_rows(dataset: str) -> List[dict]:
 def _paper_table_rows(dataset: str) -> List[str]:
     lines = []
     for row in paper_rows(dataset):
-        cells = [f'{row[m][0]:.2f} ± {row[m][1]:.2f}' for m in ('acc', 'auc', 'dp', 'eo')]
+        cells = [format_cell(row[m][0] / 100, row[m][1] / 100, runs=5) for m, _ in METRICS]
         lines.append(f'| {row["method"]} | 5 | ' + ' | '.join(cells) + ' |')
     return lines
 
@@ -67,6 +67,7 @@ def run_reproduce(dataset: str, root: str, seeds: int, out: Path, *, config_dir:
     With ``jobs > 1`` the splits train in parallel worker processes of one thread each
     (on small graphs one thread per run is as fast as two, so this halves the wall time).
     """
+    check_seeds(seeds)
     base = load_config(config_dir / f'{dataset}.yaml', [f'data.root={root}', *overrides])
     values = base.to_dict()
     if jobs > 1:

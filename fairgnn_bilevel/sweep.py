@@ -7,16 +7,13 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from .config import Config, ConfigError, apply_overrides, from_dict
-from .experiment import load_data, run_seeds
+from .config import Config, ConfigError
+from .experiment import check_seeds, load_data, run_seeds
 from .plot import hypervolume, plot_fronts, tradeoff_front
 from .report import write_json
+from .train.engine import resolve_config
 
 __all__ = ['run_sweep']
-
-
-def _with(config: Config, overrides: Sequence[str]) -> Config:
-    return from_dict(apply_overrides(config.to_dict(), overrides))
 
 
 def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seeds: int,
@@ -30,9 +27,10 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
     including each front's hypervolume measured from the same reference point (the worst
     ΔDP and ACC seen) and the names of the files ``written``.
     """
+    check_seeds(seeds)
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
         ('lagrangian', 'lam', lam) for lam in lams]
-    configs = [_with(config, [f'train.method={method}', f'train.{key}={weight}'])
+    configs = [resolve_config(config, method, **{f'train.{key}': weight})
                for method, key, weight in settings]  # every value checked before training
     if out.exists() and not out.is_dir():
         raise ConfigError(f'output folder {out} is a file; pass a folder to --out')

@@ -120,10 +120,8 @@ class FairGNNDataset(InMemoryDataset):
                             drop_unknown_edges=self.drop_unknown_edges)
 
     def _verify(self, digests: Dict[str, str]) -> None:
-        if not self.verify:
-            return
         changed = [name for name, digest in digests.items()
-                   if self.checksums.get(name) not in (None, digest)]
+                   if self.verify and self.checksums.get(name) not in (None, digest)]
         if not changed:
             return
         self._read()  # a file that does not parse is reported as what is wrong with it

@@ -2,12 +2,14 @@
 import pytest
 
 from fairgnn_bilevel.cli import _parser
-from fairgnn_bilevel.config import (_CHOICES, Config, ConfigError, check_applies, from_dict,
-                                    load_config)
+import typing
+
+from fairgnn_bilevel.config import (Config, ConfigError, DataConfig, ModelConfig, TrainConfig,
+                                    check_applies, from_dict, load_config)
 from fairgnn_bilevel.losses import FAIRNESS_LOSSES
 from fairgnn_bilevel.nn.encoders import ENCODERS
 from fairgnn_bilevel.train.engine import resolve_config
-from fairgnn_bilevel.train.selection import RULES
+from fairgnn_bilevel.train.selection import RULES, SelectionRule
 from fairgnn_bilevel.train.strategies import DEFAULTS, METHODS, STRATEGIES
 from graph_data.splits import SPLITS
 
@@ -15,10 +17,16 @@ from graph_data.splits import SPLITS
 
 
 def test_every_name_list_comes_from_its_registry():
-    assert _CHOICES == {'data.split': SPLITS, 'model.encoder': tuple(ENCODERS),
-                        'train.method': tuple(STRATEGIES),
-                        'train.fairness': tuple(FAIRNESS_LOSSES),
-                        'selection.rule': tuple(RULES)}
+    def choices(section, key):
+        annotation = section.model_fields[key].annotation
+        literal = next(a for a in (annotation, *typing.get_args(annotation))
+                       if typing.get_origin(a) is typing.Literal)
+        return typing.get_args(literal)
+    assert choices(DataConfig, 'split') == SPLITS
+    assert choices(ModelConfig, 'encoder') == tuple(ENCODERS)
+    assert choices(TrainConfig, 'method') == tuple(STRATEGIES)
+    assert choices(TrainConfig, 'fairness') == tuple(FAIRNESS_LOSSES)
+    assert choices(SelectionRule, 'rule') == tuple(RULES)
     commands = next(a for a in _parser()._actions if a.dest == 'command').choices
     method = next(a for a in commands['train']._actions if a.dest == 'method')
     assert tuple(method.choices) == METHODS
@@ -30,7 +38,7 @@ def test_defaults_are_the_strategies_defaults():
 
 
 @pytest.mark.parametrize('values,message', [
-    ({'train': {'eta': -1}}, 'train.eta: must be >= 0, got -1.0'),
+    ({'train': {'eta': -1}}, 'train.eta: must be >= 0, got -1$'),
     ({'train': {'follower_step': 0}}, 'train.follower_step: must be > 0'),
     ({'model': {'dropout': 1.0}}, 'model.dropout: must be < 1'),
     ({'train': {'threads': 0}}, "train.threads: must be 'auto' or a whole number"),

@@ -1,8 +1,9 @@
 """Model layers: the fairness block (follower) and the models that hold it."""
 from .classifier import BilevelModel, FairBiNNGNN
-from .encoders import GCNEncoder, GraphEncoder, PyGEncoder, build_encoder
+from .encoders import ENCODERS, GCNEncoder, GraphEncoder, PyGEncoder
 from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
 from .mlp import FairBiNNMLP
 
 __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'BilevelModel',
-           'FairBiNNGNN', 'FairBiNNMLP', 'GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'build_encoder']
+           'FairBiNNGNN', 'FairBiNNMLP', 'GraphEncoder', 'GCNEncoder', 'PyGEncoder',
+           'ENCODERS']

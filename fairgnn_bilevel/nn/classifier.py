@@ -6,15 +6,15 @@ follower only moves the block, which leaves the encoder's output unchanged.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Union
+from typing import Callable, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Module, Parameter
+from torch.nn import Module
 from torch_geometric.nn import MLP
 
-from .encoders import GraphEncoder, build_encoder
-from .fairness_block import FairnessBlock, follower_parameters, leader_parameters
+from .encoders import ENCODERS, GraphEncoder
+from .fairness_block import FairnessBlock
 
 __all__ = ['BilevelModel', 'FairBiNNGNN', 'make_head', 'predict_proba']
 
@@ -50,14 +50,6 @@ class BilevelModel(Module):
         """Logits of shape ``[n]`` from encoder rows of shape ``[n, hidden]``."""
         return self.head(self.fairness_block(hidden)).squeeze(-1)
 
-    def leader_parameters(self) -> List[Parameter]:
-        """Parameters of the accuracy player: everything but the fairness block."""
-        return leader_parameters(self)
-
-    def follower_parameters(self) -> List[Parameter]:
-        """Parameters of the fairness player: the fairness block's."""
-        return follower_parameters(self)
-
 
 class FairBiNNGNN(BilevelModel):
     r"""Node classifier of FairBiNN: GNN encoder → :class:`FairnessBlock` → linear head.
@@ -85,9 +77,10 @@ class FairBiNNGNN(BilevelModel):
                  fairness_act: str = 'relu') -> None:
         super().__init__()
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
-        self.encoder = (encoder if isinstance(encoder, Module) else
-                        build_encoder(encoder, in_channels, hidden_channels, num_layers,
-                                      dropout, heads))
+        if not isinstance(encoder, Module) and encoder not in ENCODERS:
+            raise ValueError(f'unknown encoder {encoder!r}; use one of {", ".join(ENCODERS)}')
+        self.encoder = encoder if isinstance(encoder, Module) else ENCODERS[encoder](
+            in_channels, hidden_channels, num_layers, dropout, heads)
         self.fairness_block = FairnessBlock(self.encoder.out_channels, hidden_channels,
                                             num_layers=fairness_layers, act=fairness_act)
         self.head = make_head(hidden_channels, head_layers)

@@ -19,7 +19,7 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from .propagation import normalized_adjacency, restrict_rows, spmm
 
-__all__ = ['GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'ENCODERS', 'build_encoder']
+__all__ = ['GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'ENCODERS']
 
 
 class GraphEncoder(Module):
@@ -187,16 +187,8 @@ def _gat(in_channels: int, hidden_channels: int, num_layers: int, dropout: float
                           heads=heads), hidden_channels)
 
 
-# name -> builder(in_channels, hidden_channels, num_layers, dropout, heads)
+# The encoders by name: builder(in_channels, hidden_channels, num_layers, dropout, heads).
 ENCODERS = {
     'gcn': lambda i, h, layers, dropout, heads: GCNEncoder(i, h, layers, dropout),
-    'gat': _gat,
+    'gat': _gat,  # PyG's GAT
 }
-
-
-def build_encoder(name: str, in_channels: int, hidden_channels: int, num_layers: int,
-                  dropout: float, heads: int = 1) -> GraphEncoder:
-    """The encoder called ``name``, a key of :data:`ENCODERS` (``'gat'``: PyG's ``GAT``)."""
-    if name not in ENCODERS:
-        raise ValueError(f'unknown encoder {name!r}; use one of {", ".join(ENCODERS)}')
-    return ENCODERS[name](in_channels, hidden_channels, num_layers, dropout, heads)

@@ -19,7 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..metrics import check_split
 
-__all__ = ['TabularData', 'load_adult', 'load_health', 'ADULT_COLUMNS', 'HEALTH_AGE_GROUPS',
+__all__ = ['TabularData', 'column_encoder', 'load_adult', 'load_health', 'ADULT_COLUMNS', 'HEALTH_AGE_GROUPS',
            'TABULAR_DATASETS']
 
 ADULT_COLUMNS = ['age', 'workclass', 'fnlwgt', 'education', 'education-num', 'marital-status',
@@ -88,15 +88,20 @@ def _read_adult_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def column_encoder(frame: pd.DataFrame, *, handle_unknown: str = 'ignore') -> ColumnTransformer:
+    """One-hot for the non-numeric columns and standardisation for the numeric ones,
+    fitted on ``frame``."""
+    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in frame.columns if c not in categorical]
+    parts = [('categorical', OneHotEncoder(handle_unknown=handle_unknown, sparse_output=False),
+              categorical)] if categorical else []
+    parts += [('numeric', StandardScaler(), numeric)] if numeric else []
+    return ColumnTransformer(parts).fit(frame)
+
+
 def _encode(frames: Dict[str, pd.DataFrame], label: str, sensitive: str) -> tuple:
     features = [c for c in frames['train'].columns if c not in (label, sensitive)]
-    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frames['train'][c])]
-    numeric = [c for c in features if c not in categorical]
-    transformer = ColumnTransformer([
-        ('categorical', OneHotEncoder(handle_unknown='ignore', sparse_output=False),
-         categorical),
-        ('numeric', StandardScaler(), numeric)])
-    transformer.fit(frames['train'][features])
+    transformer = column_encoder(frames['train'][features])
     X = {split: transformer.transform(frame[features]).astype(np.float32)
          for split, frame in frames.items()}
     return X, list(transformer.get_feature_names_out())

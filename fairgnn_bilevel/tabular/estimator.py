@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
@@ -19,7 +17,7 @@ from ..nn.classifier import predict_proba
 from ..train import engine
 from ..train.strategies import DEFAULTS
 from ..train.table import DEFAULT_BATCH_SIZE
-from .datasets import TabularData
+from .datasets import TabularData, column_encoder
 
 __all__ = ['FairBiNNClassifier']
 
@@ -120,14 +118,11 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # Each hyperparameter's config key: the config's checks name the parameter on error.
-    _CONFIG_KEYS = {
-        'method': 'train.method', 'hidden': 'model.hidden', 'layers_before': 'model.num_layers',
-        'fairness_layers': 'model.fairness_layers', 'head_layers': 'model.head_layers',
-        'epochs': 'train.epochs', 'batch_size': 'train.batch_size',
-        'leader_lr': 'train.leader_lr', 'follower_lr': 'train.follower_lr',
-        'follower_step': 'train.follower_step', 'eta': 'train.eta', 'lam': 'train.lam',
-        'follower_steps': 'train.follower_steps', 'fairness': 'train.fairness',
-        'selection': 'selection.rule'}
+    _CONFIG_KEYS = {**{name: f'train.{name}' for name in DEFAULTS if name != 'weight_decay'},
+                    'method': 'train.method', 'epochs': 'train.epochs',
+                    'batch_size': 'train.batch_size', 'selection': 'selection.rule',
+                    'hidden': 'model.hidden', 'layers_before': 'model.num_layers',
+                    'fairness_layers': 'model.fairness_layers', 'head_layers': 'model.head_layers'}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -144,8 +139,6 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             if X.shape[0] == 0 or X.shape[1] == 0:
                 raise ValueError(f'X has shape {X.shape}; it needs at least one row and column')
             return X
-        if hasattr(X, 'toarray') or hasattr(X, 'tocsr'):
-            raise TypeError('sparse X is not supported; pass a dense array or a DataFrame')
         array = check_array(X, dtype=None, ensure_all_finite=False)
         if array.dtype.kind in 'biuf':
             return pd.DataFrame(array.astype(np.float64))
@@ -171,15 +164,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             del self.feature_names_in_
         self.n_features_in_ = frame.shape[1]
         self._check_values(frame)
-        categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        numeric = [c for c in frame.columns if c not in categorical]
-        parts = []
-        if categorical:
-            parts.append(('categorical', OneHotEncoder(handle_unknown='error',
-                                                       sparse_output=False), categorical))
-        if numeric:
-            parts.append(('numeric', StandardScaler(), numeric))
-        self.encoder_ = ColumnTransformer(parts).fit(frame)
+        self.encoder_ = column_encoder(frame, handle_unknown='error')
         return frame
 
     def _encode(self, X: Any) -> np.ndarray:

@@ -1,7 +1,4 @@
-"""Training: strategies (one update each), tasks, the shared loop, selection.
-
-The engine that ties them to a config is :mod:`fairgnn_bilevel.train.engine` (imported on
-its own: it reads the config, which reads the registries here)."""
+"""Training: strategies, tasks, the loop, selection (the engine: :mod:`.engine`)."""
 from .loop import LoopResult, run_epochs, seed_everything
 from .selection import RULES, ParetoArchive, SelectionRule
 from .strategies import (METHODS, STRATEGIES, FirstOrderBilevel, Lagrangian, Reference,

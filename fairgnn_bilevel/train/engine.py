@@ -1,13 +1,12 @@
 """The engine: a config and a dataset in, a trained, selected and evaluated model out.
 
-Every entry point — :func:`fairgnn_bilevel.fit` for graphs, ``fit_tabular`` and
-``FairBiNNClassifier`` for tables, and the CLI's experiments — calls :func:`train`.  The
-kind of data picks the model and the task (:func:`build_model`, :func:`make_task`: the
-one place where a new task type is added); the config's method picks the strategy
-(:data:`~fairgnn_bilevel.train.strategies.STRATEGIES`).
+``fit``, ``fit_tabular``, ``FairBiNNClassifier`` and the CLI all call :func:`train`.  The
+kind of data picks the model and the task (:func:`build_model`, :func:`make_task`: where
+a new task type is added); the config's method picks the strategy.
 """
 from __future__ import annotations
 
+import copy
 import sys
 import time
 import warnings
@@ -53,7 +52,7 @@ def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
                    method: Optional[str] = None, **overrides: Any) -> Config:
     """A :class:`Config` from a Config, a mapping or defaults, with keyword overrides:
     bare names (``eta=100``) or ``section__key`` (``model__hidden=32``)."""
-    values = config.to_dict() if isinstance(config, Config) else dict(config or {})
+    values = copy.deepcopy(config.to_dict() if isinstance(config, Config) else dict(config or {}))
     for key, value in overrides.items():
         set_key(values, key.replace('__', '.'), value)
     if method is not None:
@@ -61,14 +60,10 @@ def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
     return from_dict(values)
 
 
-def _is_graph(data: Any) -> bool:
-    return isinstance(data, Data)
-
-
 def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
     """The network of ``config.model`` for ``data``: a GNN for a graph, an MLP for a table."""
     m = config.model
-    if _is_graph(data):
+    if isinstance(data, Data):
         return FairBiNNGNN(data.num_features, m.hidden, num_layers=m.num_layers,
                            encoder=m.encoder or 'gcn', fairness_layers=m.fairness_layers,
                            head_layers=m.head_layers, dropout=m.dropout, heads=m.heads or 1,
@@ -81,7 +76,7 @@ def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
 def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
               device: torch.device) -> Task:
     """The task that trains ``model`` on ``data``: full-graph steps or table mini-batches."""
-    if _is_graph(data):
+    if isinstance(data, Data):
         return GraphTask(model, data.to(device))
     return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
                        seed=config.train.seed, device=device)
@@ -100,22 +95,15 @@ def show_progress(progress: Optional[bool]) -> bool:
 
 def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[Module] = None,
           progress: Optional[bool] = None) -> FitResult:
-    """Check everything, train ``config.train.method``, select on validation, test.
-
-    Args:
-        data: a PyG ``Data`` (see :func:`~fairgnn_bilevel.train.graph.validate_graph`) or a
-            :class:`~fairgnn_bilevel.tabular.TabularData`.
-        config: the experiment; keys that do not apply to the kind of data are refused.
-        model: a module of your own holding a ``FairnessBlock`` (default: built from
-            ``config.model``).
-        progress: show a progress bar (default: when stderr is a terminal).
-
-    Every check runs before the first epoch.  Training runs with the thread count of
+    """Check everything, train ``config.train.method`` on ``data`` (a PyG ``Data`` or a
+    ``TabularData``) with ``model`` (default: built from ``config.model``), select on
+    validation and test.  Every check runs before the first epoch; training runs with
     ``train.threads`` and warns when the selected model predicts one class for almost
-    every validation row.
+    every validation row.  ``progress``: a bar (default: when stderr is a terminal).
     """
-    check_applies(config, 'graph' if _is_graph(data) else 'table')
-    validate_graph(data) if _is_graph(data) else data.validate()
+    graph = isinstance(data, Data)
+    check_applies(config, 'graph' if graph else 'table')
+    validate_graph(data) if graph else data.validate()
     device = _device(config.train.device)
     seed_everything(config.train.seed)
     model = build_model(config, data) if model is None else model

@@ -1,38 +1,23 @@
 """Model selection on validation metrics, with snapshots of only the epochs that can win.
 
-Every rule picks the best epoch under a sort key over the validation metrics; each key
-breaks ties so that its winner is never dominated in (acc↑, auc↑, dp↓, eo↓).  The loop
-therefore only keeps parameter snapshots of the non-dominated epochs (:class:`ParetoArchive`)
-instead of one per epoch.
-
-Rules:
-
-* ``tolerance`` (default): among epochs whose val ACC is within ``acc_tolerance`` of the
-  best val ACC of the run *and* whose val AUC is within ``auc_tolerance`` of the best val
-  AUC, the smallest val ΔDP + ΔEO; if no epoch meets both, the largest val ACC among
-  epochs within ``auc_tolerance`` of the best AUC.  Epochs that predict one class for more
-  than :data:`ONE_CLASS_SHARE` of the validation rows are left out whenever another epoch
-  exists: on weak-signal graphs such near-constant predictors have the best accuracy (the
-  majority rate) and look fair because they hardly separate anyone.
-* ``fairgnn``: FairGNN's rule — among epochs with val ACC ≥ ``min_acc`` and val AUC ≥
-  ``min_auc``, the smallest val ΔDP + ΔEO (falls back to ``best_acc`` if none qualifies).
-* ``dp_budget``: the largest val ACC among epochs with val ΔDP ≤ ``max_dp`` (falls back
-  to the smallest val ΔDP if none qualifies).
-* ``pareto``: among epochs non-dominated on (val ACC, val ΔDP), the largest ACC − ΔDP.
-* ``best_acc``: the largest val ACC.
-* ``last``: the final epoch (no selection).
-
-Ties are broken by the higher ACC, then AUC, then the earlier epoch.
-
-A record may carry ``positive_rate`` (the share of rows predicted positive); a record
-without it counts as predicting both classes.
+Each rule of :data:`RULES` (its description says what it picks) narrows the records to a
+pool and sorts it; every sort key breaks ties (higher ACC, then AUC, then the earlier
+epoch) so that its winner is never dominated in (acc↑, auc↑, dp↓, eo↓), and the loop only
+keeps parameter snapshots of non-dominated epochs (:class:`ParetoArchive`).  The default
+``tolerance`` rule also sets aside epochs that predict one class for more than
+:data:`ONE_CLASS_SHARE` of the validation rows (a record's ``positive_rate``; a record
+without one counts as two-class): on weak-signal graphs such near-constant predictors
+have the best accuracy and look fair because they separate no one.  The fallbacks:
+``tolerance`` without an epoch within both tolerances takes the best ACC among those
+near the best AUC; ``fairgnn`` without a qualifying epoch, the best ACC; ``dp_budget``
+without one, the smallest ΔDP.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar('T')
 
@@ -106,55 +91,42 @@ def _pareto(records: Sequence[Record], p: 'SelectionRule'):
     return front, lambda r: (-(r['acc'] - r['dp']),) + _tie_break(r)
 
 
-def _best_acc(records: Sequence[Record], p: 'SelectionRule'):
-    return records, _tie_break
-
-
-def _last(records: Sequence[Record], p: 'SelectionRule'):
-    return records, lambda r: -r['epoch']
-
-
-class Rule(NamedTuple):
-    pick: Callable[[Sequence[Record], 'SelectionRule'], Tuple[Sequence[Record], Callable]]
-    description: str  # formatted with the SelectionRule's fields
-
-
-RULES: Dict[str, Rule] = {
-    'tolerance': Rule(_tolerance, 'tolerance: min val ΔDP+ΔEO within {acc_tolerance:g} of best '
-                                  'val ACC and {auc_tolerance:g} of best val AUC'),
-    'fairgnn': Rule(_fairgnn, 'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {min_acc:g} and '
-                              'val AUC ≥ {min_auc:g}'),
-    'dp_budget': Rule(_dp_budget, 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
-    'pareto': Rule(_pareto, 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'),
-    'best_acc': Rule(_best_acc, 'best_acc: max val ACC'),
-    'last': Rule(_last, 'last: the final epoch'),
+# name -> (pick: (records, parameters) -> (pool, sort key), description with the parameters)
+RULES: Dict[str, Tuple[Callable, str]] = {
+    'tolerance': (_tolerance, 'tolerance: min val ΔDP+ΔEO within {acc_tolerance:g} of best '
+                              'val ACC and {auc_tolerance:g} of best val AUC'),
+    'fairgnn': (_fairgnn, 'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {min_acc:g} and '
+                          'val AUC ≥ {min_auc:g}'),
+    'dp_budget': (_dp_budget, 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
+    'pareto': (_pareto, 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'),
+    'best_acc': (lambda records, p: (records, _tie_break), 'best_acc: max val ACC'),
+    'last': (lambda records, p: (records, lambda r: -r['epoch']), 'last: the final epoch'),
 }
 
 
-@dataclass(frozen=True)
-class SelectionRule:
-    """A named rule of :data:`RULES` with its parameters; ``select`` returns the winning
-    record's epoch."""
+class SelectionRule(BaseModel):
+    """A named rule of :data:`RULES` with its parameters (the config's ``selection``
+    section); ``select`` returns the winning record's epoch."""
 
-    rule: str = 'tolerance'
-    acc_tolerance: float = 0.01
-    auc_tolerance: float = 0.02
-    min_acc: float = 0.0
-    min_auc: float = 0.0
-    max_dp: float = 0.03
+    model_config = ConfigDict(extra='forbid', frozen=True)
 
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ValueError(f'unknown selection rule {self.rule!r}; use one of '
-                             f'{", ".join(RULES)}')
+    rule: Literal.__getitem__(tuple(RULES)) = 'tolerance'
+    acc_tolerance: float = Field(0.01, ge=0)
+    auc_tolerance: float = Field(0.02, ge=0)
+    min_acc: float = Field(0.0, ge=0, le=1)
+    min_auc: float = Field(0.0, ge=0, le=1)
+    max_dp: float = Field(0.03, ge=0, le=1)
+
+    def __init__(self, rule: str = 'tolerance', **parameters: Any) -> None:
+        super().__init__(rule=rule, **parameters)
 
     def describe(self) -> str:
-        return RULES[self.rule].description.format(**dataclasses.asdict(self))
+        return RULES[self.rule][1].format(**self.model_dump())
 
     def select(self, records: Sequence[Record]) -> int:
         if not records:
             raise ValueError('no validation records to select from (did training run?)')
-        pool, key = RULES[self.rule].pick(records, self)
+        pool, key = RULES[self.rule][0](records, self)
         return int(min(pool, key=key)['epoch'])
 
 

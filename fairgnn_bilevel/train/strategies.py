@@ -1,27 +1,10 @@
 """One optimisation step per strategy: the file where the leader's and the follower's updates live.
 
-A strategy receives ``encode()``, which returns a :class:`TrainBatch` (the encoder's rows
-for the loss, computed once per step, plus labels and groups), ``decode(hidden)``, which
-maps those rows to logits through the fairness block and head, and the epoch's
-``fairness_scale`` (a schedule on η or λ).  Graph and tabular tasks differ only in how
-they build the two callables; the strategies never know which one they train.
-
-Strategies (:data:`STRATEGIES`, the one list of method names):
-
-* ``vanilla`` — :class:`Vanilla`: task loss only, one optimiser over every parameter.
-* ``lagrangian`` — :class:`Lagrangian`: task loss + λ · fairness loss, one optimiser.
-* ``bilevel`` — :class:`UnrolledBilevel`: FairBiNN's Stackelberg game as the paper's
-  methodology describes it: the follower (fairness block) takes ``follower_steps`` plain
-  gradient steps of size ``follower_step`` on η · fairness loss, kept differentiable, and
-  the leader (everything else) steps on the task loss through them (a hypergradient).
-* ``bilevel_first_order`` — :class:`FirstOrderBilevel`: the paper's Algorithm 1, the
-  follower stepping with its own Adam (rate ``follower_lr``), the leader on the task loss
-  at the follower's new point, no second-order terms.
-* ``reference`` — :class:`Reference`: the official FairBiNN code's update, for
-  comparison only (one ``zero_grad`` per step and a double sigmoid).
-
-A new strategy is a :class:`Strategy` subclass whose keyword arguments are its
-hyperparameters (named as in the config's ``train`` section), added to :data:`STRATEGIES`.
+:meth:`Strategy.step` gets ``encode()`` (the encoder's rows, labels and groups, computed
+once per step), ``decode(hidden)`` (rows → logits through the fairness block and head) and
+the epoch's ``fairness_scale``; graph and table tasks differ only in these callables.  A
+new strategy is a :class:`Strategy` whose keyword arguments are its hyperparameters (the
+config's ``train`` keys), added to :data:`STRATEGIES`.
 """
 from __future__ import annotations
 
@@ -77,10 +60,7 @@ def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:
 
 
 class Strategy:
-    """Base: holds the model and its optimisers; :meth:`step` performs one update."""
-
-    def __init__(self, model: Module) -> None:
-        self.model = model
+    """Base: a strategy holds its optimisers; :meth:`step` performs one update."""
 
     def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
@@ -93,7 +73,6 @@ class Vanilla(Strategy):
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        super().__init__(model)
         self.optimizer = _adam(list(model.parameters()), leader_lr, weight_decay)
 
     def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
@@ -125,16 +104,17 @@ class Lagrangian(Vanilla):
 
 
 class _Bilevel(Strategy):
-    r"""What both bilevel steps share: the players, :math:`\eta\phi`, the leader's Adam.
-
-    Each step: the follower plays first on :math:`\eta\phi` (the leader's encoder rows
-    fixed), then the leader steps on the task loss f alone, with the gradient
-    :meth:`_play` returns.
+    r"""What both bilevel steps share: the follower (the model's fairness blocks) plays
+    first on :math:`\eta\phi` with the leader's encoder rows fixed, then the leader
+    (every other parameter) takes an Adam step (``leader_lr``, ``weight_decay``) on the
+    task loss f alone, with the gradient :meth:`_play` returns.  ``follower_steps``
+    follower steps per leader step; ``fairness`` names the loss φ (``'dp'`` or ``'eo'``).
     """
 
-    def __init__(self, model: Module, *, leader_lr: float, eta: float, follower_steps: int,
-                 fairness: str, weight_decay: float) -> None:
-        super().__init__(model)
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 eta: float = DEFAULTS['eta'], follower_steps: int = DEFAULTS['follower_steps'],
+                 fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
         if follower_steps < 1:
             raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
         self.follower = follower_parameters(model)  # raises, naming the model, without a block
@@ -160,26 +140,14 @@ class _Bilevel(Strategy):
 
 
 class FirstOrderBilevel(_Bilevel):
-    r"""The paper's Algorithm 1: the follower steps with Adam on :math:`\eta\phi`, then the
-    leader on :math:`\nabla_{\theta_p} f` at the follower's new point (no second order).
-
-    Args:
-        model: any module containing a :class:`~fairgnn_bilevel.nn.FairnessBlock`.
-        leader_lr: Adam learning rate of the leader (encoder and head).
-        follower_lr: Adam learning rate of the follower (the fairness block).
-        eta: weight η of the fairness loss in the follower's objective.
-        follower_steps: follower updates per leader update.
-        fairness: fairness loss, ``'dp'`` or ``'eo'``.
-        weight_decay: the leader's weight decay.
+    r"""The paper's Algorithm 1: the follower steps with its own Adam (``follower_lr``) on
+    :math:`\eta\phi`, then the leader on :math:`\nabla_{\theta_p} f` at the follower's
+    new point (no second-order terms).  Other arguments: see :class:`_Bilevel`.
     """
 
-    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
-                 follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
-                 follower_steps: int = DEFAULTS['follower_steps'],
-                 fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        super().__init__(model, leader_lr=leader_lr, eta=eta, follower_steps=follower_steps,
-                         fairness=fairness, weight_decay=weight_decay)
+    def __init__(self, model: Module, *, follower_lr: float = DEFAULTS['follower_lr'],
+                 **shared: Any) -> None:
+        super().__init__(model, **shared)
         self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
 
     def _play(self, batch: TrainBatch, decode: Decode, scale: float
@@ -213,25 +181,12 @@ class UnrolledBilevel(_Bilevel):
     \theta_s^j)` for ``follower_steps`` plain gradient steps of size :math:`\alpha_s` =
     ``follower_step``, kept differentiable in :math:`\theta_p`; the leader steps on
     :math:`\nabla_{\theta_p} f(\theta_p, \theta_s^k(\theta_p))` and the block keeps
-    :math:`\theta_s^k`.
-
-    Args:
-        model: any module containing a :class:`~fairgnn_bilevel.nn.FairnessBlock`.
-        leader_lr: Adam learning rate of the leader (encoder and head).
-        follower_step: size :math:`\alpha_s` of the follower's gradient steps.
-        eta: weight η of the fairness loss in the follower's objective.
-        follower_steps: follower steps unrolled per leader update.
-        fairness: fairness loss, ``'dp'`` or ``'eo'``.
-        weight_decay: the leader's weight decay.
+    :math:`\theta_s^k`.  Other arguments: see :class:`_Bilevel`.
     """
 
-    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
-                 follower_step: float = DEFAULTS['follower_step'], eta: float = DEFAULTS['eta'],
-                 follower_steps: int = DEFAULTS['follower_steps'],
-                 fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        super().__init__(model, leader_lr=leader_lr, eta=eta, follower_steps=follower_steps,
-                         fairness=fairness, weight_decay=weight_decay)
+    def __init__(self, model: Module, *, follower_step: float = DEFAULTS['follower_step'],
+                 **shared: Any) -> None:
+        super().__init__(model, **shared)
         names = {id(p): name for name, p in model.named_parameters()}
         self.follower_names = [f'model.{names[id(p)]}' for p in self.follower]
         self.follower_step = follower_step
@@ -270,7 +225,6 @@ class Reference(Strategy):
                  follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
                  fairness: str = DEFAULTS['fairness'],
                  weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        super().__init__(model)
         self.follower = follower_parameters(model)
         self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
         self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
@@ -302,10 +256,16 @@ METHODS: Tuple[str, ...] = tuple(STRATEGIES)
 
 
 def hyperparameters(method: str) -> Tuple[str, ...]:
-    """The hyperparameters (keyword arguments) that strategy ``method`` takes."""
-    signature = inspect.signature(STRATEGIES[method].__init__)
-    return tuple(name for name, p in signature.parameters.items()
-                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    """The hyperparameters (keyword arguments) that strategy ``method`` takes, its own and
+    those its bases take through ``**shared``."""
+    names = []
+    for cls in STRATEGIES[method].__mro__:
+        if '__init__' in vars(cls):
+            parameters = inspect.signature(cls.__init__).parameters.values()
+            names += [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+            if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters):
+                break
+    return tuple(names)
 
 
 def make_strategy(method: str, model: Module, **options: Any) -> Strategy:

@@ -1,13 +1,9 @@
 """How many intra-op threads torch uses for a run, chosen for the workload and the machine.
 
-Our steps are many small operations.  torch's OpenMP threads spin while they wait for
-work, so when another process holds a core they burn it and every small op waits for a
-descheduled thread: measured on a 2-core machine beside one CPU-bound process, the
-2,000-node quick start took 3.4× as long with 2 threads as with 1, and even a
-Pokec-sized graph ran 1.3× slower.  Idle, 2 threads only pay off on large steps (1.6× on
-a Pokec-sized graph, nothing on the quick start).  ``'auto'`` therefore uses every core
-only for large steps on a machine with no other runnable process, and one thread
-otherwise (figures: ``benchmarks/busy_machine.py``, docs/performance.md).
+torch's OpenMP threads spin while they wait, so beside another busy process our many small
+operations wait on descheduled threads, and idle, several threads only pay off on large
+steps.  ``'auto'`` therefore uses every core only for a large step on a machine with no
+other runnable process, one thread otherwise (figures: docs/performance.md).
 """
 from __future__ import annotations
 

@@ -27,11 +27,14 @@ def test_rules_by_hand():
     assert SelectionRule('fairgnn', min_acc=0.99).select(RECORDS) == 4  # falls back
     assert SelectionRule('dp_budget', max_dp=0.05).select(RECORDS) == 3
     assert SelectionRule('dp_budget', max_dp=0.0).select(RECORDS) == 1
-    assert SelectionRule('dp_budget', max_dp=-1.0).select(RECORDS) == 1  # falls back: min dp
+    none_qualify = [r for r in RECORDS if r['dp'] > 0.005]
+    assert SelectionRule('dp_budget', max_dp=0.005).select(none_qualify) == 5  # min dp
     # front on (acc, dp): 1, 3, 5, 2?, 4 -> acc-dp: .60, .775, .74, .70, .61
     assert SelectionRule('pareto').select(RECORDS) == 3
-    with pytest.raises(ValueError, match='unknown selection rule'):
+    with pytest.raises(ValueError, match="'latest'"):
         SelectionRule('latest')
+    with pytest.raises(ValueError, match='greater than or equal to 0'):
+        SelectionRule('dp_budget', max_dp=-1.0)
 
 
 def test_dominance():
@@ -48,7 +51,7 @@ def test_archive_keeps_every_possible_winner(seed):
         archive.add(r, {'epoch': epoch})
     for rule in [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
                  SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
-                 SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=-1)]:
+                 SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=0.0)]:
         winner = rule.select(archive.records)
         assert archive.snapshot(winner) == {'epoch': winner}
     assert len(archive) < 199
