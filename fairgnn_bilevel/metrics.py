@@ -12,16 +12,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-__all__ = [
-    'accuracy',
-    'roc_auc',
-    'demographic_parity_difference',
-    'equal_opportunity_difference',
-    'equalized_odds_difference',
-    'group_rates',
-    'binary_report',
-    'check_split',
-]
+__all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
+           'equal_opportunity_difference', 'equalized_odds_difference', 'group_rates',
+           'binary_report', 'check_split']
+
+
+# The four figures of the fair-graph tables: key, label, and +1 where larger is better.
+METRICS = (('acc', 'ACC', 1), ('auc', 'AUC', 1), ('dp', 'ΔDP', -1), ('eo', 'ΔEO', -1))
 
 
 def _as_numpy(values: Any, name: str) -> np.ndarray:

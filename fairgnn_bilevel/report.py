@@ -9,9 +9,9 @@ from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
-__all__ = ['METRICS', 'summarize', 'format_cell', 'format_table', 'write_json', 'read_runs']
+from .metrics import METRICS
 
-METRICS = (('acc', 'ACC'), ('auc', 'AUC'), ('dp', 'ΔDP'), ('eo', 'ΔEO'))
+__all__ = ['summarize', 'format_cell', 'format_table', 'write_json', 'read_runs']
 
 
 def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) -> List[dict]:
@@ -22,7 +22,7 @@ def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) 
     rows = []
     for values, members in groups.items():
         row = dict(zip(key, values), runs=len(members))
-        for metric, _ in METRICS:
+        for metric, *_ in METRICS:
             data = np.array([m['test'][metric] for m in members], dtype=float)
             row[metric] = (float(data.mean()), float(data.std(ddof=1)) if len(data) > 1 else 0.0)
         rows.append(row)
@@ -36,10 +36,10 @@ def format_cell(mean: float, std: float, *, runs: int) -> str:
 
 def format_table(rows: Sequence[dict], label: str = 'method') -> str:
     """A Markdown table of ``rows`` from :func:`summarize`, metrics in percent."""
-    header = f'| {label} | runs | ' + ' | '.join(name for _, name in METRICS) + ' |'
+    header = f'| {label} | runs | ' + ' | '.join(name for _, name, _ in METRICS) + ' |'
     lines = [header, '|' + '---|' * (len(METRICS) + 2)]
     for row in rows:
-        cells = [format_cell(*row[m], runs=row['runs']) for m, _ in METRICS]
+        cells = [format_cell(*row[m], runs=row['runs']) for m, *_ in METRICS]
         lines.append(f'| {row[label]} | {row["runs"]} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -69,9 +69,9 @@ def read_runs(path: str | Path) -> List[dict]:
     try:
         runs = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f'{path} is not a valid results file ({error}); move it away or '
-                         'pick another output folder') from None
+        runs = error
     if not isinstance(runs, list) or not all(isinstance(r, dict) and 'seed' in r for r in runs):
-        raise ValueError(f'{path} is not a list of run records; move it away or pick another '
-                         'output folder')
+        problem = f' ({runs})' if isinstance(runs, Exception) else ''
+        raise ValueError(f'{path} is not a valid results file, a list of run records{problem}; '
+                         'move it away or pick another output folder')
     return runs

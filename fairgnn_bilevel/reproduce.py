@@ -10,7 +10,8 @@ from graph_data.splits import SPLITS
 
 from .config import apply_overrides, from_dict, load_config
 from .experiment import check_seeds, load_data, run_seeds
-from .report import METRICS, format_cell, format_table, summarize, write_json
+from .metrics import METRICS
+from .report import format_cell, format_table, summarize, write_json
 
 __all__ = ['ROWS', 'paper_rows', 'run_reproduce']
 
@@ -36,7 +37,7 @@ def paper_rows(dataset: str) -> List[dict]:
 def _paper_table_rows(dataset: str) -> List[str]:
     lines = []
     for row in paper_rows(dataset):
-        cells = [format_cell(row[m][0] / 100, row[m][1] / 100, runs=5) for m, _ in METRICS]
+        cells = [format_cell(row[m][0] / 100, row[m][1] / 100, runs=5) for m, *_ in METRICS]
         lines.append(f'| {row["method"]} | 5 | ' + ' | '.join(cells) + ' |')
     return lines
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .config import Config, ConfigError
 from .experiment import check_seeds, load_data, run_seeds
+from .metrics import METRICS
 from .plot import hypervolume, plot_fronts, tradeoff_front
 from .report import write_json
 from .train.engine import resolve_config
@@ -42,7 +43,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
         mean = lambda split, m: float(np.mean([r[split][m] for r in runs]))  # noqa: E731
         point = {'method': method, key: weight, 'seeds': seeds,
                  **{f'{split}_{m}': mean(split, m) for split in ('val', 'test')
-                    for m in ('acc', 'auc', 'dp', 'eo')}}
+                    for m, *_ in METRICS}}
         points.append(point)
         log(f'{method:>10} {key}={weight:<8g} test ACC {100 * point["test_acc"]:6.2f}  '
             f'ΔDP {100 * point["test_dp"]:5.2f}  ΔEO {100 * point["test_eo"]:5.2f}')
@@ -58,7 +59,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
     write_json(out / 'sweep.json', summary)
     with open(out / 'sweep.csv', 'w', newline='') as handle:
         writer = csv.DictWriter(handle, fieldnames=['method', 'eta', 'lam', 'seeds'] + [
-            f'{s}_{m}' for s in ('val', 'test') for m in ('acc', 'auc', 'dp', 'eo')])
+            f'{s}_{m}' for s in ('val', 'test') for m, *_ in METRICS])
         writer.writeheader()
         writer.writerows(points)
     summary['written'] = ['sweep.json', 'sweep.csv']

@@ -225,7 +225,8 @@ CASES = [
                           setup=lambda t: (t / 'file').write_text('x')),
      'is a file; pass a folder'),
     ('corrupt results', train(setup=results('{"not": json')), 'results.json is not a valid'),
-    ('results not runs', train(setup=results('{"a": 1}')), 'results.json is not a list'),
+    ('results not runs', train(setup=results('{"a": 1}')),
+     'results.json is not a valid results file, a list of run records;'),
     ('results of another config', train(setup=results(json.dumps(FOREIGN_RUN))),
      'holds runs of another config'),
     # graphs given to fit()

@@ -29,8 +29,7 @@ from .threads import choose_threads, torch_threads
 if TYPE_CHECKING:
     from ..tabular.datasets import TabularData
 
-__all__ = ['FitResult', 'resolve_config', 'build_model', 'make_task', 'train',
-           'show_progress']
+__all__ = ['FitResult', 'resolve_config', 'build_model', 'make_task', 'train', 'show_progress']
 
 
 @dataclass

@@ -19,13 +19,15 @@ from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..metrics import METRICS
+
 T = TypeVar('T')
 
 __all__ = ['SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
            'pareto_front', 'ParetoArchive']
 
 ONE_CLASS_SHARE = 0.95
-_OBJECTIVES = (('acc', 1), ('auc', 1), ('dp', -1), ('eo', -1))
+_OBJECTIVES = tuple((key, sign) for key, _, sign in METRICS)
 Record = Dict[str, float]
 
 

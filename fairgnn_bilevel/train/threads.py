@@ -73,10 +73,8 @@ def choose_threads(setting: Union[int, str], step_size: float) -> int:
 def torch_threads(count: int) -> Iterator[int]:
     """Run the block with ``count`` torch intra-op threads, then restore the previous count."""
     previous = torch.get_num_threads()
-    if count != previous:
-        torch.set_num_threads(count)
+    torch.set_num_threads(count)
     try:
         yield count
     finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
+        torch.set_num_threads(previous)
