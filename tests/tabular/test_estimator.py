@@ -161,12 +161,12 @@ def test_scikit_learn_estimator_checks():
     # can supply.  (1) ``fit`` needs ``sensitive_features``: the subclass above supplies
     # them.  (2) ``val_fraction=0``: the checks fit on 10–30 rows, where the default 20 %
     # validation split cannot hold both labels of both groups, so with the default these
-    # ten refuse to fit with a clear ValueError (by design, tested above):
+    # nine refuse to fit with a clear ValueError (by design, tested above):
     # check_dont_overwrite_parameters, check_n_features_in_after_fitting,
     # check_estimators_nan_inf, check_classifier_data_not_an_array,
     # check_methods_sample_order_invariance, check_methods_subset_invariance,
-    # check_fit2d_1feature, check_dict_unchanged, check_fit2d_predict1d and
-    # check_estimators_dtypes.  check_array_api_input is skipped by scikit-learn itself
+    # check_fit2d_1feature, check_dict_unchanged and check_fit2d_predict1d.
+    # check_array_api_input is skipped by scikit-learn itself
     # unless SCIPY_ARRAY_API=1 (the estimator trains with torch, not the array API).
     estimator = _GroupsFromLabels(epochs=20, hidden=8, val_fraction=0, leader_lr=1e-2)
     results = check_estimator(estimator, on_fail=None, on_skip=None)
