@@ -1,3 +1,6 @@
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,45 @@ def toy_table(n=600, groups=2, seed=0):
                        sens={k: sens[v] for k, v in part.items()},
                        feature_names=[f'f{i}' for i in range(5)],
                        group_names=[str(g) for g in range(groups)])
+
+
+# the first columns of FairGNN's region_job.csv
+COLUMNS = ['user_id', 'public', 'completion_percentage', 'gender', 'region', 'AGE',
+           'I_am_working_in_field', 'spoken_languages_indicator', 'anglicky', 'nemecky',
+           'rusky', 'francuzsky', 'spanielsky', 'taliansky', 'slovensky', 'japonsky']
+
+
+def write_pokec(folder, stem='region_job', n=300, seed=0, edges=None, frame_edit=None):
+    """Pokec-format raw files (node CSV + edge list) of ``n`` random users in ``folder``."""
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.integers(0, 2, n) for c in COLUMNS})
+    frame['user_id'] = rng.choice(10**9, n, replace=False)
+    frame['AGE'] = rng.integers(16, 60, n)
+    frame['completion_percentage'] = rng.integers(0, 100, n)
+    frame['I_am_working_in_field'] = rng.choice([-1, 0, 1, 2, 3], n)  # -1 unlabelled, >1 -> 1
+    frame['region'] = rng.choice([0, 1], n)
+    if frame_edit is not None:
+        frame = frame_edit(frame)
+    frame.to_csv(folder / f'{stem}.csv', index=False)
+    if edges is None:
+        ids = frame['user_id'].to_numpy()
+        pairs = rng.integers(0, n, (4 * n, 2))
+        edges = np.stack([ids[pairs[:, 0]], ids[pairs[:, 1]]], 1)
+    np.savetxt(folder / f'{stem}_relationship.txt', edges, fmt='%d', delimiter='\t')
+    return frame, edges
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A local HTTP server of the folder it yields, with the base URL."""
+    served = tmp_path / 'served'
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()

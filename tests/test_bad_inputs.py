@@ -67,19 +67,12 @@ def graph(**changes):
     return data
 
 
-def one_group(mask_name):
+def zero_on(attribute, mask_name):
+    """A change setting ``attribute`` (``y`` or ``sens``) to 0 on a split's nodes."""
     def change(data):
-        sens = data.sens.clone()
-        sens[getattr(data, mask_name)] = 0
-        return sens
-    return change
-
-
-def one_label(mask_name):
-    def change(data):
-        y = data.y.clone()
-        y[getattr(data, mask_name)] = 0
-        return y
+        values = getattr(data, attribute).clone()
+        values[getattr(data, mask_name)] = 0
+        return values
     return change
 
 
@@ -242,11 +235,11 @@ CASES = [
     ('NaN in x', api(lambda t: fb.fit(graph(x=lambda d: d.x.index_fill(0, torch.tensor([3]),
                                                                       float('nan')))), ),
      'x has NaN in 1 nodes'),
-    ('val one group', api(lambda t: fb.fit(graph(sens=one_group('val_mask')))),
+    ('val one group', api(lambda t: fb.fit(graph(sens=zero_on('sens', 'val_mask')))),
      'val_mask holds a single sensitive group'),
-    ('test one label', api(lambda t: fb.fit(graph(y=one_label('test_mask')))),
+    ('test one label', api(lambda t: fb.fit(graph(y=zero_on('y', 'test_mask')))),
      'test_mask holds a single label'),
-    ('train one label', api(lambda t: fb.fit(graph(y=one_label('train_mask')))),
+    ('train one label', api(lambda t: fb.fit(graph(y=zero_on('y', 'train_mask')))),
      'train_mask holds a single label'),
     ('test group without positives', api(lambda t: fb.fit(graph(y=no_positive_in_group))),
      'test_mask: sensitive group\\(s\\) \\[1\\] have no positive row'),

@@ -1,42 +1,12 @@
 """PokecZ / PokecN end to end on generated files in the real Pokec format."""
-import functools
-import http.server
-import threading
-import time
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch_geometric.utils import is_undirected
 
 from graph_data import PokecN, PokecZ, load_dataset
-from graph_data.download import sha256
-
-# the first columns of FairGNN's region_job.csv
-COLUMNS = ['user_id', 'public', 'completion_percentage', 'gender', 'region', 'AGE',
-           'I_am_working_in_field', 'spoken_languages_indicator', 'anglicky', 'nemecky',
-           'rusky', 'francuzsky', 'spanielsky', 'taliansky', 'slovensky', 'japonsky']
-
-
-def write_pokec(folder, stem='region_job', n=300, seed=0, edges=None, frame_edit=None):
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.integers(0, 2, n) for c in COLUMNS})
-    frame['user_id'] = rng.choice(10**9, n, replace=False)
-    frame['AGE'] = rng.integers(16, 60, n)
-    frame['completion_percentage'] = rng.integers(0, 100, n)
-    frame['I_am_working_in_field'] = rng.choice([-1, 0, 1, 2, 3], n)  # -1 unlabelled, >1 -> 1
-    frame['region'] = rng.choice([0, 1], n)
-    if frame_edit is not None:
-        frame = frame_edit(frame)
-    frame.to_csv(folder / f'{stem}.csv', index=False)
-    if edges is None:
-        ids = frame['user_id'].to_numpy()
-        pairs = rng.integers(0, n, (4 * n, 2))
-        edges = np.stack([ids[pairs[:, 0]], ids[pairs[:, 1]]], 1)
-    np.savetxt(folder / f'{stem}_relationship.txt', edges, fmt='%d', delimiter='\t')
-    return frame, edges
-
+from tests.conftest import COLUMNS, write_pokec
 
 @pytest.mark.parametrize('name,cls,stem', [('pokec_z', PokecZ, 'region_job'),
                                            ('pokec_n', PokecN, 'region_job_2')])
@@ -113,57 +83,6 @@ def test_unknown_edge_ids_counted_then_droppable(tmp_path):
     with pytest.warns(UserWarning, match='dropped'):
         data = load_dataset('pokec_z', tmp_path, drop_unknown_edges=True)
     assert data.num_nodes == len(frame)
-
-
-@pytest.fixture
-def file_server(tmp_path):
-    served = tmp_path / 'served'
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-
-
-def test_download_from_local_server(tmp_path, file_server, monkeypatch):
-    served, url = file_server
-    frame, _ = write_pokec(served)
-    monkeypatch.setattr(PokecZ, 'url', url)
-    monkeypatch.setattr(PokecZ, 'checksums', {
-        'region_job.csv': sha256(served / 'region_job.csv')})
-    root = tmp_path / 'fresh'
-    with pytest.raises(FileNotFoundError, match='pass download=True'):
-        load_dataset('pokec_z', root)
-    data = load_dataset('pokec_z', root, download=True)
-    assert data.num_nodes == len(frame)
-    assert (root / 'region_job.csv').read_bytes() == (served / 'region_job.csv').read_bytes()
-
-
-def test_download_checksum_mismatch_is_not_kept(tmp_path, file_server, monkeypatch):
-    served, url = file_server
-    write_pokec(served)
-    monkeypatch.setattr(PokecZ, 'url', url)
-    monkeypatch.setattr(PokecZ, 'checksums', {'region_job.csv': '0' * 64})
-    root = tmp_path / 'fresh'
-    with pytest.raises(ValueError, match='not kept'):
-        load_dataset('pokec_z', root, download=True)
-    assert not (root / 'region_job.csv').exists()
-
-
-def test_offline_download_fails_fast(tmp_path, monkeypatch):
-    import socket
-    with socket.socket() as probe:  # a port with nobody listening
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setattr(PokecZ, 'url', f'http://127.0.0.1:{port}')
-    start = time.perf_counter()
-    with pytest.raises(FileNotFoundError, match='could not download'):
-        load_dataset('pokec_z', tmp_path / 'fresh', download=True)
-    assert time.perf_counter() - start < 10
-    assert not list((tmp_path / 'fresh').iterdir())
 
 
 def test_unknown_dataset_and_split(tmp_path):

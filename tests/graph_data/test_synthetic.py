@@ -1,7 +1,7 @@
 import torch
 from torch_geometric.utils import is_undirected
 
-from graph_data import fair_sbm, stratified_split
+from graph_data import fair_sbm
 
 
 def test_fair_sbm_is_biased_and_well_formed():
@@ -14,16 +14,6 @@ def test_fair_sbm_is_biased_and_well_formed():
     assert torch.equal(fair_sbm(num_nodes=1000, seed=1).x, data.x)
 
 
-def test_stratified_split_is_disjoint_and_keeps_proportions():
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 2, (1000,), generator=g)
-    sens = torch.randint(0, 3, (1000,), generator=g)
-    y[:50] = -1                                        # unlabelled
-    train, val, test = stratified_split(y, sens, train=0.6, val=0.2, seed=0)
-    assert not (train & val).any() and not (train & test).any() and not (val & test).any()
-    assert not (train | val | test)[:50].any()
-    assert (train | val | test)[50:].all()
-    for label in (0, 1):
-        for group in range(3):
-            stratum = (y == label) & (sens == group)
-            assert abs(train[stratum].float().mean() - 0.6) < 0.02
+def test_positive_rate_sets_the_label_base_rate():
+    data = fair_sbm(num_nodes=4000, positive_rate=0.3, label_gap=0.0, seed=2)
+    assert abs(data.y.float().mean() - 0.3) < 0.03

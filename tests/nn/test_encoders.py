@@ -2,33 +2,10 @@ import pytest
 import torch
 from torch_geometric.nn import GCNConv
 
-from fairgnn_bilevel.nn import FairBiNNGNN, GCNEncoder
-from fairgnn_bilevel.nn.propagation import normalized_adjacency, restrict_rows
+from fairgnn_bilevel.nn import GCNEncoder
 
 # a path 0-1-2-3 (both directions)
 EDGES = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
-
-
-def test_normalized_adjacency_by_hand():
-    adj = normalized_adjacency(EDGES, 4).to_dense()
-    deg = torch.tensor([2.0, 3.0, 3.0, 2.0])  # with self-loops
-    expected = torch.zeros(4, 4)
-    for i, j in [(0, 0), (1, 1), (2, 2), (3, 3), (0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]:
-        expected[i, j] = 1 / (deg[i] * deg[j]).sqrt()
-    assert torch.allclose(adj, expected)
-
-
-def test_restrict_rows():
-    adj = normalized_adjacency(EDGES, 4)
-    sub, cols = restrict_rows(adj, torch.tensor([0, 3]), dense_fraction=1.0)
-    assert cols.tolist() == [0, 1, 2, 3]
-    assert torch.allclose(sub.to_dense(), adj.to_dense()[[0, 3]])
-    sub, cols = restrict_rows(adj, torch.tensor([0]), dense_fraction=1.0)
-    assert cols.tolist() == [0, 1]
-    assert torch.allclose(sub.to_dense(), adj.to_dense()[0, :2][None])
-    # rows touching most columns keep global columns (no gather of X[cols])
-    sub, cols = restrict_rows(adj, torch.tensor([1]))
-    assert cols is None and torch.allclose(sub.to_dense(), adj.to_dense()[[1]])
 
 
 def test_gcn_encoder_matches_pyg_gcnconv():
@@ -57,15 +34,6 @@ def test_receptive_field_rows_are_exact(num_layers):
                           atol=1e-6)
     assert torch.allclose(encoder.encode(prepared, rows), encoder.encode(prepared)[rows],
                           atol=1e-6)
-
-
-def test_classifier_repr_and_gat():
-    model = FairBiNNGNN(6, 8, encoder='gat', heads=2)
-    assert 'GAT' in repr(model) and 'FairnessBlock' in repr(model)
-    out = model(torch.randn(10, 6), torch.randint(0, 10, (2, 30)))
-    assert out.shape == (10,)
-    with pytest.raises(ValueError, match='unknown encoder'):
-        FairBiNNGNN(6, 8, encoder='sage')
 
 
 def test_row_plans_never_alias_between_temporary_row_sets():

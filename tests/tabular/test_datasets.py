@@ -105,22 +105,11 @@ def test_health_unknown_groups_dropped_with_warning(tmp_path):
         load_health(tmp_path / 'nope.csv')
 
 
-def test_adult_download_from_local_server(tmp_path, monkeypatch):
-    import functools
-    import http.server
-    import threading
+def test_adult_download_from_local_server(tmp_path, monkeypatch, file_server):
     from fairgnn_bilevel.tabular import datasets
-    served = tmp_path / 'served'
-    served.mkdir()
+    served, url = file_server
     write_uci_original(served)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setattr(datasets, 'ADULT_URL', f'http://127.0.0.1:{server.server_address[1]}')
-        data = load_adult(tmp_path / 'fresh', download=True)
-    finally:
-        server.shutdown()
+    monkeypatch.setattr(datasets, 'ADULT_URL', url)
+    data = load_adult(tmp_path / 'fresh', download=True)
     assert len(data.y['test']) == 60
     assert (tmp_path / 'fresh' / 'adult.test').read_bytes() == (served / 'adult.test').read_bytes()

@@ -1,0 +1,41 @@
+"""Experiments: the dataset a config names, and seeds recorded and resumed run by run."""
+import json
+
+import pytest
+
+from fairgnn_bilevel.config import ConfigError, from_dict
+from fairgnn_bilevel.experiment import config_hash, load_data, run_seeds
+from tests.conftest import write_fairgnn_files
+
+SMALL = {'data': {'synthetic': {'num_nodes': 200}}, 'train': {'epochs': 3}}
+
+
+def test_each_dataset_reads_only_its_own_keys(tmp_path):
+    write_fairgnn_files(tmp_path / 'nba')
+    nba = load_data(from_dict({'data': {'name': 'nba', 'root': str(tmp_path / 'nba'),
+                                        'verify': False, 'split': 'stratified'}}))
+    assert nba.split == 'stratified' and not nba.sens_in_features
+    with pytest.raises(ConfigError, match="data.val_fraction does not apply to dataset 'nba'"):
+        load_data(from_dict({'data': {'name': 'nba', 'root': str(tmp_path / 'nba'),
+                                      'val_fraction': 0.3}}))
+    with pytest.raises(ConfigError, match="data.root does not apply to dataset 'synthetic'"):
+        load_data(from_dict({'data': {'root': str(tmp_path)}}))
+    with pytest.raises(ConfigError, match="unknown dataset 'cora'"):
+        load_data(from_dict({'data': {'name': 'cora'}}))
+
+
+def test_seed_does_not_change_the_config_hash():
+    a, b = from_dict({'train': {'seed': 0}}), from_dict({'train': {'seed': 3}})
+    assert config_hash(a) == config_hash(b) != config_hash(from_dict({'train': {'eta': 1.0}}))
+
+
+def test_runs_are_written_after_each_seed_and_resumed(tmp_path):
+    config = from_dict(SMALL)
+    first = run_seeds(config, 2, tmp_path, progress=False, log=lambda line: None)
+    written = json.loads((tmp_path / 'results.json').read_text())
+    assert [r['seed'] for r in written] == [0, 1] and written == first
+    notes = []
+    again = run_seeds(config, 3, tmp_path, progress=False, log=notes.append)
+    assert again[:2] == first and again[2]['seed'] == 2
+    assert notes == [f'{tmp_path / "results.json"}: seed(s) 0, 1 already done with this '
+                     'config; skipping them']

@@ -1,0 +1,44 @@
+"""The engine: config resolution, the model and task for each kind of data, one train()."""
+import pytest
+import torch
+
+from fairgnn_bilevel.config import ConfigError, from_dict
+from fairgnn_bilevel.nn import FairBiNNGNN, FairBiNNMLP
+from fairgnn_bilevel.train.engine import build_model, make_task, resolve_config, train
+from fairgnn_bilevel.train.graph import GraphTask
+from fairgnn_bilevel.train.table import TabularTask
+from tests.conftest import tiny_graph, toy_table
+
+
+def test_resolve_config_leaves_the_given_mapping_alone():
+    given = {'train': {'eta': 5.0}}
+    config = resolve_config(given, 'lagrangian', eta=7.0, model__hidden=8)
+    assert given == {'train': {'eta': 5.0}}
+    assert (config.train.method, config.train.eta, config.model.hidden) == ('lagrangian', 7.0, 8)
+
+
+def test_the_kind_of_data_picks_model_and_task():
+    config = from_dict({'model': {'hidden': 8, 'num_layers': 1}, 'train': {'seed': 0}})
+    graph, table = tiny_graph(), toy_table(n=200)
+    gnn, mlp = build_model(config, graph), build_model(config, table)
+    assert isinstance(gnn, FairBiNNGNN) and gnn.hidden_channels == 8
+    assert isinstance(mlp, FairBiNNMLP) and mlp.fairness_block.in_channels == 8
+    cpu = torch.device('cpu')
+    assert isinstance(make_task(gnn, graph, config, cpu), GraphTask)
+    task = make_task(mlp, table, config, cpu)
+    assert isinstance(task, TabularTask) and task.batch_size == 100   # the tabular default
+
+
+def test_train_refuses_keys_of_the_other_kind_before_building_anything():
+    with pytest.raises(ConfigError, match='train.batch_size applies to tables only'):
+        train(tiny_graph(), from_dict({'train': {'batch_size': 8}}))
+    with pytest.raises(ConfigError, match='model.encoder applies to graphs only'):
+        train(toy_table(n=200), from_dict({'model': {'encoder': 'gat'}}))
+
+
+def test_train_restores_torch_threads_and_records_them():
+    before = torch.get_num_threads()
+    result = train(tiny_graph(), from_dict({'train': {'epochs': 2, 'threads': 1}}),
+                   progress=False)
+    assert result.threads == 1 and torch.get_num_threads() == before
+    assert result.selected_epoch in (1, 2) and set(result.test) >= {'acc', 'auc', 'dp', 'eo'}
