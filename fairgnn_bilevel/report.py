@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -10,12 +11,14 @@ from typing import Dict, Iterable, List, Sequence
 import numpy as np
 
 from .metrics import METRICS
+from .statistics import mean_interval
 
 __all__ = ['summarize', 'format_cell', 'format_table', 'write_json', 'read_runs']
 
 
 def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) -> List[dict]:
-    """Group runs by ``key`` and give mean and std (sample, ddof=1) of each test metric."""
+    """Group runs by ``key`` and give, for each test metric, (mean, sample std, and the
+    95 % Student-t interval of the mean)."""
     groups: Dict[tuple, List[dict]] = {}
     for run in runs:
         groups.setdefault(tuple(run[k] for k in key), []).append(run)
@@ -24,14 +27,19 @@ def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) 
         row = dict(zip(key, values), runs=len(members))
         for metric, *_ in METRICS:
             data = np.array([m['test'][metric] for m in members], dtype=float)
-            row[metric] = (float(data.mean()), float(data.std(ddof=1)) if len(data) > 1 else 0.0)
+            interval = mean_interval(data)
+            row[metric] = (interval.mean, float(data.std(ddof=1)) if len(data) > 1 else 0.0,
+                           interval.low, interval.high)
         rows.append(row)
     return rows
 
 
-def format_cell(mean: float, std: float, *, runs: int) -> str:
-    """``mean ± std`` in percent; one run has no spread, so its std prints as ``–``."""
-    return f'{100 * mean:.2f} ± ' + (f'{100 * std:.2f}' if runs > 1 else '–')
+def format_cell(mean: float, std: float, low: float = math.nan, high: float = math.nan, *,
+                runs: int) -> str:
+    """``mean ± std [low, high]`` in percent (the 95 % interval of the mean when known);
+    one run has no spread, so its std prints as ``–``."""
+    text = f'{100 * mean:.2f} ± ' + (f'{100 * std:.2f}' if runs > 1 else '–')
+    return text if math.isnan(low) else f'{text} [{100 * low:.2f}, {100 * high:.2f}]'
 
 
 def format_table(rows: Sequence[dict], label: str = 'method') -> str:

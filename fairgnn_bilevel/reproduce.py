@@ -12,6 +12,7 @@ from .config import apply_overrides, from_dict, load_config
 from .experiment import check_seeds, load_data, run_seeds
 from .metrics import METRICS
 from .report import format_cell, format_table, summarize, write_json
+from .statistics import paired_comparisons
 
 __all__ = ['ROWS', 'paper_rows', 'run_reproduce']
 
@@ -26,6 +27,12 @@ ROWS: Sequence[Tuple[str, List[str]]] = (
     ('GCN + FairBiNN (ours)', _FAIRBINN),
     ('GAT + FairBiNN (ours)', _FAIRBINN + ['model.encoder=gat', 'train.leader_lr=0.001']),
 )
+
+
+# Each fair row against vanilla, and FairBiNN (GCN) against each other fair row.
+_FAIR = [label for label, _ in ROWS[1:]]
+_PAIRS = [(label, ROWS[0][0]) for label in _FAIR] + [
+    (ROWS[2][0], label) for label in _FAIR if label != ROWS[2][0]]
 
 
 def paper_rows(dataset: str) -> List[dict]:
@@ -92,10 +99,12 @@ def run_reproduce(dataset: str, root: str, seeds: int, out: Path, *, config_dir:
         table = format_table(summarize(runs, key=('row',)), label='row')
         if split == 'fairgnn':
             table += '\n' + '\n'.join(_paper_table_rows(dataset))
-        sections.append(f'{title}\n\n{table}\n')
+        paired = '\n'.join(f'- {line}' for line in paired_comparisons(runs, _PAIRS))
+        sections.append(f'{title}\n\n{table}\n\nPaired per-seed test differences (points, 95 % '
+                        f'interval):\n\n{paired}\n')
     selection = all_runs[0]['selection']
     text = (f'## Reproduction on {dataset} ({seeds} seeds; test metrics in %, mean ± sample '
-            f'std; epoch selection: {selection}; sensitive attribute '
+            f'std [95 % Student-t interval of the mean]; epoch selection: {selection}; sensitive attribute '
             f'{"in" if base.data.sens_in_features else "not in"} the features)\n\n'
             + '\n'.join(sections)
             + '\nPaper rows: FairBiNN paper appendix tables (fairgnn_bilevel/paper_results.json).'

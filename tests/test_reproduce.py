@@ -13,6 +13,8 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path):
     assert 'disjoint train/val/test' in text
     assert '| GAT+FairBiNN (paper) | 5 | 77.09 ± 0.45' in text
     assert text.count('| GCN (vanilla) | 1 |') == 2
+    assert 'GCN + FairBiNN (ours) − GCN (vanilla) ΔDP: ' in text   # paired, one seed here
+    assert 'GCN + FairBiNN (ours) − GCN + Lagrangian (λ=10) ACC: ' in text
     runs = json.loads((tmp_path / 'results.json').read_text())
     assert len(runs) == 8 and {r['split'] for r in runs} == {'fairgnn', 'stratified'}
     assert all(r['val_is_test'] == (r['split'] == 'fairgnn') for r in runs)
