@@ -18,7 +18,7 @@ from fairgnn_bilevel.cli import main
 from fairgnn_bilevel.tabular import FairBiNNClassifier, TabularData, fit_tabular
 from fairgnn_bilevel.train.table import TabularTask
 from fairgnn_bilevel.train.graph import GraphTask
-from tests.conftest import tiny_graph, write_fairgnn_files
+from tests.conftest import UserGNN, tiny_graph, write_fairgnn_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = str(ROOT / 'configs' / 'synthetic.yaml')
@@ -243,6 +243,9 @@ CASES = [
      'train_mask holds a single label'),
     ('test group without positives', api(lambda t: fb.fit(graph(y=no_positive_in_group))),
      'test_mask: sensitive group\\(s\\) \\[1\\] have no positive row'),
+    ('model dtype differs', api(lambda t: fb.fit(graph(x=lambda d: d.x.double()),
+                                                 model=UserGNN().float())),
+     'the model has torch.float32 parameters but the features are torch.float64'),
     ('model without a block', api(lambda t: fb.fit(graph(), model=NoBlock())),
      'NoBlock contains no FairnessBlock'),
     ('batch_size in fit', api(lambda t: fb.fit(graph(), batch_size=10)),

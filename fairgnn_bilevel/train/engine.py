@@ -105,7 +105,14 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     validate_graph(data) if graph else data.validate()
     device = _device(config.train.device)
     seed_everything(config.train.seed)
-    model = build_model(config, data) if model is None else model
+    # the network computes in the features' precision (float32 for tables)
+    dtype = data.x.dtype if graph else torch.float32
+    model = build_model(config, data).to(dtype) if model is None else model
+    wrong = {p.dtype for p in model.parameters()} - {dtype}
+    if wrong:
+        raise ValueError(f'the model has {", ".join(map(str, sorted(wrong, key=str)))} '
+                         f'parameters but the features are {dtype}; convert one to the other '
+                         '(model.to(dtype) or data.x.to(dtype))')
     task = make_task(model.to(device), data, config, device)
     t = config.train
     strategy = make_strategy(t.method, task.model, **{k: getattr(t, k) for k in DEFAULTS})

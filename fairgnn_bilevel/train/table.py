@@ -30,10 +30,11 @@ class TabularTask:
                  batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
                  device: torch.device | str = 'cpu') -> None:
         self.model, self.data, self.batch_size = model, data, batch_size
-        self.tensors = {
-            split: tuple(torch.tensor(np.asarray(a), device=device)
-                         for a in (data.X[split], data.y[split], data.sens[split]))
-            for split in data.X}
+        self.tensors = {split: (torch.tensor(np.asarray(data.X[split]), dtype=torch.float32,
+                                             device=device),
+                                torch.tensor(np.asarray(data.y[split]), device=device),
+                                torch.tensor(np.asarray(data.sens[split]), device=device))
+                        for split in data.X}
         self.generator = torch.Generator().manual_seed(seed)
         hidden = getattr(model, 'hidden', 64)
         self.step_size = float(min(batch_size, len(data.y['train']))

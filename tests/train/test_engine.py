@@ -42,3 +42,13 @@ def test_train_restores_torch_threads_and_records_them():
                    progress=False)
     assert result.threads == 1 and torch.get_num_threads() == before
     assert result.selected_epoch in (1, 2) and set(result.test) >= {'acc', 'auc', 'dp', 'eo'}
+
+
+def test_the_built_network_computes_in_the_features_precision():
+    graph = tiny_graph(n=60, dtype=torch.float64)
+    result = train(graph, from_dict({'train': {'epochs': 2}}), progress=False)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float64}
+    table = toy_table(n=200)
+    table.X = {split: X.astype('float64') for split, X in table.X.items()}
+    result = train(table, from_dict({'train': {'epochs': 1}}), progress=False)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}
