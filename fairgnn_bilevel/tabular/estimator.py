@@ -133,12 +133,12 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
 
     # -- input encoding -------------------------------------------------------------
     def _frame(self, X: Any) -> pd.DataFrame:
-        """``X`` as a DataFrame: a DataFrame as given, anything else through
-        ``check_array`` (numeric, or object columns that become categorical)."""
+        """``X`` as a DataFrame: a DataFrame as given, anything else through ``check_array``;
+        object columns holding numbers become numeric, the others stay categorical."""
         if isinstance(X, pd.DataFrame):
             if X.shape[0] == 0 or X.shape[1] == 0:
                 raise ValueError(f'X has shape {X.shape}; it needs at least one row and column')
-            return X
+            return X.infer_objects()
         array = check_array(X, dtype=None, ensure_all_finite=False)
         if array.dtype.kind in 'biuf':
             return pd.DataFrame(array.astype(np.float64))

@@ -65,7 +65,8 @@ def numeric(n=300, seed=0):
     return X, y, sens
 
 
-@pytest.mark.parametrize('kind', ['numpy', 'numeric-frame', 'int-frame', 'mixed-frame', 'list'])
+@pytest.mark.parametrize('kind', ['numpy', 'numeric-frame', 'int-frame', 'mixed-frame', 'list',
+                                  'object-numbers'])
 def test_fits_every_input_kind(kind):
     X, y, sens = numeric()
     if kind == 'numeric-frame':
@@ -77,9 +78,13 @@ def test_fits_every_input_kind(kind):
             colour=np.where(sens == 1, 'red', 'blue'))
     elif kind == 'list':
         X = X.tolist()
+    elif kind == 'object-numbers':  # numbers stored as objects are still numbers
+        X = pd.DataFrame(X, columns=['a', 'b', 'c', 'd']).astype(object)
     est = FairBiNNClassifier(epochs=5, random_state=0).fit(X, y, sensitive_features=sens)
     assert est.n_features_in_ == (5 if kind == 'mixed-frame' else 4)
-    assert hasattr(est, 'feature_names_in_') == kind.endswith('frame')
+    assert hasattr(est, 'feature_names_in_') == (kind.endswith('frame') or kind.startswith('obj'))
+    if kind == 'object-numbers':
+        assert [name for name, *_ in est.encoder_.transformers_] == ['numeric']
     assert est.score(X, y) > 0.7  # a real fit: the label is mostly column a
     assert est.predict_proba(X).shape == (300, 2)
 
