@@ -10,11 +10,11 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from .config import Config, ConfigError, check_applies
+from .report import read_runs, write_json
 from .train.engine import resolve_config, show_progress, train
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
-from .report import read_runs, write_json
 
 __all__ = ['load_data', 'run_seeds', 'config_hash']
 
