@@ -15,7 +15,7 @@ from .train.strategies import METHODS
 __all__ = ['main']
 
 
-def _common(command: argparse.ArgumentParser, *, seeds: int, seeds_help: str) -> None:
+def _common(command: argparse.ArgumentParser, *, seeds: Optional[int], seeds_help: str) -> None:
     command.add_argument('--seeds', type=int, default=seeds, help=seeds_help)
     command.add_argument('--set', dest='overrides', action='append', default=[],
                          metavar='KEY=VALUE',
@@ -47,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument('--configs', type=Path, default=Path('configs'),
                            help='folder holding <dataset>.yaml (default: configs)')
     reproduce.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
-                           help='splits trained in parallel, one thread each (default: cores)')
-    _common(reproduce, seeds=5, seeds_help='seeds per row and split (default: 5)')
+                           help='sections (split × feature setting) trained in parallel, one thread '
+                                'each (default: cores)')
+    _common(reproduce, seeds=None, seeds_help='seeds per row and section (default: 10 on '
+                                              'graphs under 5,000 nodes, else 5)')
 
     sweep = commands.add_parser('sweep', help='accuracy vs ΔDP across η (bilevel) and λ')
     sweep.add_argument('--config', required=True, help='YAML experiment file')
@@ -78,6 +80,9 @@ def _train(args: argparse.Namespace) -> int:
     if runs[0].get('val_is_test'):
         print('note: this split has validation = test (FairGNN protocol on NBA), so model '
               'selection saw test labels; use --set data.split=stratified for a leak-free one')
+    if config.train.fairness_rows == 'known':
+        print('note: the fairness terms saw every node of known group, labelled or not, '
+              'validation and test nodes included (a transductive use of group membership)')
     for run in runs:
         for warning in run.get('warnings', []):
             print(f'note: seed {run["seed"]}: {warning}')

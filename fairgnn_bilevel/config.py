@@ -17,8 +17,9 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
 
 from .losses import FAIRNESS_LOSSES
 from .nn.encoders import ENCODERS
+from .train.graph import FAIRNESS_ROWS
 from .train.selection import SelectionRule
-from .train.strategies import DEFAULTS, METHODS
+from .train.strategies import DEFAULTS, METHODS, STRATEGIES
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionRule', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
@@ -94,6 +95,12 @@ class TrainConfig(_Section):
     follower_steps: Int = Field(DEFAULTS['follower_steps'], ge=1)
     fairness: _one_of(FAIRNESS_LOSSES) = DEFAULTS['fairness']
     weight_decay: Float = Field(DEFAULTS['weight_decay'], ge=0)
+    alpha: Float = Field(DEFAULTS['alpha'], ge=0)  # fairgnn: covariance weight
+    beta: Float = Field(DEFAULTS['beta'], ge=0)    # fairgnn: adversary weight
+    # graphs: 'train' (the fairness terms see the labelled training nodes) or 'known'
+    # (every node of known group, labelled or not: a transductive use of groups)
+    fairness_rows: Optional[_one_of(FAIRNESS_ROWS)] = None
+    sens_number: Optional[Int] = Field(None, ge=1)  # fairgnn: the dataset's, else 200
     eval_every: Int = Field(1, ge=1)
     fairness_warmup: Int = Field(0, ge=0)
     batch_size: Optional[Int] = Field(None, ge=1)  # tables: 100 (graphs train on the full graph)
@@ -120,7 +127,8 @@ class Config(_Section):
 
 
 # Keys that only one kind of data uses; set for the other kind, they are an error.
-GRAPH_ONLY = ('data.split', 'data.sens_in_features', 'model.encoder', 'model.heads')
+GRAPH_ONLY = ('data.split', 'data.sens_in_features', 'model.encoder', 'model.heads',
+              'train.fairness_rows', 'train.sens_number')
 TABLE_ONLY = ('data.sensitive', 'data.val_fraction', 'train.batch_size')
 
 
@@ -135,6 +143,14 @@ def check_applies(config: Config, kind: str) -> None:
         if getattr(getattr(config, section), key) is not None:
             raise ConfigError(f'{path} applies to {"tables" if kind == "graph" else "graphs"} '
                               f'only, and this is a {kind}; remove it')
+    method = config.train.method
+    if kind == 'table' and STRATEGIES[method].estimates_groups:
+        raise ConfigError(f'train.method={method} trains a graph estimator of the sensitive '
+                          'groups and applies to graphs only; use bilevel or lagrangian')
+    if config.train.fairness_rows == 'known' and config.train.fairness != 'dp':
+        raise ConfigError(f'train.fairness_rows=known includes unlabelled nodes, which the '
+                          f'{config.train.fairness!r} fairness loss cannot use; set '
+                          'train.fairness=dp or train.fairness_rows=train')
     if kind == 'graph' and config.model.num_layers < 1:
         raise ConfigError(f'model.num_layers: a graph needs at least one GNN layer, got '
                           f'{config.model.num_layers}')

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 __all__ = ['group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
-           'FAIRNESS_LOSSES', 'fairness_loss']
+           'covariance_loss', 'FAIRNESS_LOSSES', 'fairness_loss']
 
 
 def group_means(values: Tensor, groups: Tensor) -> Tensor:
@@ -60,6 +60,23 @@ def equal_opportunity_loss(logits: Tensor, groups: Tensor, labels: Tensor) -> Te
     positive = labels.reshape(-1) == 1
     return _squared_largest_gap(torch.sigmoid(logits.reshape(-1)[positive]),
                                 groups[positive])
+
+
+def covariance_loss(logits: Tensor, scores: Tensor) -> Tensor:
+    r"""FairGNN's fairness term: the absolute covariance of group and prediction.
+
+    .. math::
+        \left| \frac{1}{n} \sum_i (s_i - \bar{s})\,(\sigma(z_i) - \overline{\sigma(z)})
+        \right|
+
+    ``scores`` may be hard groups (0/1) or estimated probabilities of group 1.
+
+    Shapes:
+        logits ``[n]`` or ``[n, 1]``, scores ``[n]`` → scalar.
+    """
+    probs = torch.sigmoid(logits.reshape(-1))
+    scores = scores.reshape(-1).to(probs.dtype)
+    return ((scores - scores.mean()) * (probs - probs.mean())).mean().abs()
 
 
 FAIRNESS_LOSSES: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {

@@ -33,8 +33,10 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
         download, verify, drop_unknown_edges: see :class:`FairGNNDataset`.
 
     Returns:
-        ``Data`` with ``x``, ``edge_index``, ``y``, ``sens``, the three masks, and the plain
-        attributes ``split``, ``sens_in_features`` and ``val_is_test`` recording the choices.
+        ``Data`` with ``x``, ``edge_index``, ``y``, ``sens``, the three masks, the plain
+        attributes ``split``, ``split_seed``, ``sens_in_features`` and ``val_is_test``
+        recording the choices, and ``sens_number`` (how many nodes of known group
+        FairGNN's estimator sees on this dataset).
     """
     key = name.lower().replace('-', '_')
     if key not in DATASETS:
@@ -60,6 +62,7 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
     elif split == 'stratified':
         data.train_mask, data.val_mask, data.test_mask = stratified_split(
             data.y, data.sens, train=train, val=val, seed=seed)
-    data.split, data.sens_in_features = split, sens_in_features
+    data.split, data.sens_in_features, data.split_seed = split, sens_in_features, seed
+    data.sens_number = cls.sens_number  # FairGNN's count of nodes of known group
     data.val_is_test = bool(split == 'fairgnn' and cls.test_idx)
     return data

@@ -7,9 +7,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ['SPLITS', 'fairgnn_split', 'stratified_split', 'masks_from_indices']
+__all__ = ['SPLITS', 'fairgnn_split', 'stratified_split', 'masks_from_indices',
+           'known_group_sample', 'DEFAULT_SENS_NUMBER']
 
 SPLITS = ('fairgnn', 'stratified')  # the split protocols graph datasets offer
+DEFAULT_SENS_NUMBER = 200  # FairGNN's default count of nodes whose group its estimator sees
 
 
 def masks_from_indices(num_nodes: int, *indices) -> Tuple[Tensor, ...]:
@@ -82,3 +84,24 @@ def fairgnn_split(labels: Tensor, sens: Tensor, *, seed: int = 20, label_number:
     if test_idx:
         val = test
     return masks_from_indices(len(labels), train, val, test)
+
+
+def known_group_sample(sens: Tensor, val_mask: Tensor, test_mask: Tensor, *, number: int,
+                       seed: int = 20) -> Tensor:
+    """The nodes whose group FairGNN's sensitive-attribute estimator trains on, index for
+    index as FairGNN's ``load_pokec`` draws ``idx_sens_train``.
+
+    The nodes of known group (``sens >= 0``) outside validation and test, in the order of
+    Python's set difference, shuffled by ``random.seed(seed)`` (FairGNN passes its split
+    seed, 20); the first ``number`` of them (all, when fewer are known).
+
+    Returns:
+        Sorted node indices, shape ``[min(number, known)]``.
+    """
+    import random
+    known = set(torch.nonzero(sens >= 0).view(-1).tolist())
+    rows = list(known - set(torch.nonzero(val_mask).view(-1).tolist())
+                - set(torch.nonzero(test_mask).view(-1).tolist()))
+    random.seed(seed)
+    random.shuffle(rows)
+    return torch.tensor(sorted(rows[:number]), dtype=torch.long)

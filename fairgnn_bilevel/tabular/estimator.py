@@ -118,7 +118,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # Each hyperparameter's config key: the config's checks name the parameter on error.
-    _CONFIG_KEYS = {**{name: f'train.{name}' for name in DEFAULTS if name != 'weight_decay'},
+    # (FairGNN's alpha and beta are left out: that method trains on graphs only.)
+    _CONFIG_KEYS = {**{name: f'train.{name}' for name in DEFAULTS
+                       if name not in ('weight_decay', 'alpha', 'beta')},
                     'method': 'train.method', 'epochs': 'train.epochs',
                     'batch_size': 'train.batch_size', 'selection': 'selection.rule',
                     'hidden': 'model.hidden', 'layers_before': 'model.num_layers',

@@ -19,17 +19,21 @@ from torch_geometric.data import Data
 
 from ..config import Config, ConfigError, check_applies, from_dict, set_key
 from ..nn import FairBiNNGNN, FairBiNNMLP
-from .graph import GraphTask, validate_graph
+from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
+
+from .graph import GraphTask, encodes_rows, validate_graph
+from .group_estimate import estimate_groups
 from .loop import Task, run_epochs, seed_everything
 from .selection import predicts_one_class
-from .strategies import DEFAULTS, make_strategy
+from .strategies import DEFAULTS, STRATEGIES, make_strategy
 from .table import DEFAULT_BATCH_SIZE, TabularTask
 from .threads import choose_threads, torch_threads
 
 if TYPE_CHECKING:
     from ..tabular.datasets import TabularData
 
-__all__ = ['FitResult', 'resolve_config', 'build_model', 'make_task', 'train', 'show_progress']
+__all__ = ['FitResult', 'resolve_config', 'build_model', 'estimated_groups', 'make_task',
+           'train', 'show_progress']
 
 
 @dataclass
@@ -72,11 +76,30 @@ def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
                        dropout=m.dropout, fairness_act=m.fairness_act)
 
 
+def estimated_groups(data: Data, config: Config) -> torch.Tensor:
+    """FairGNN's estimate of every node's group, from ``sens_number`` nodes of known group
+    (``train.sens_number``, else the dataset's ``data.sens_number``, else
+    :data:`~graph_data.splits.DEFAULT_SENS_NUMBER`) drawn as FairGNN draws them, with the
+    dataset's split seed (``data.split_seed``, else ``train.seed``)."""
+    number = config.train.sens_number or data.get('sens_number') or DEFAULT_SENS_NUMBER
+    known = known_group_sample(data.sens, data.val_mask, data.test_mask, number=int(number),
+                               seed=int(data.get('split_seed', config.train.seed)))
+    return estimate_groups(data, known.to(data.x.device))
+
+
 def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
               device: torch.device) -> Task:
     """The task that trains ``model`` on ``data``: full-graph steps or table mini-batches."""
     if isinstance(data, Data):
-        return GraphTask(model, data.to(device))
+        data = data.to(device)
+        strategy = STRATEGIES[config.train.method]
+        if strategy.uses_representation and not encodes_rows(model):
+            raise ValueError(f'train.method={config.train.method} reads the encoder\'s '
+                             f'representation, and {type(model).__name__} does not expose one; '
+                             'use a BilevelModel (e.g. FairBiNNGNN) with a graph encoder')
+        groups = estimated_groups(data, config) if strategy.estimates_groups else None
+        return GraphTask(model, data, fairness_rows=config.train.fairness_rows or 'train',
+                         groups=groups)
     return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
                        seed=config.train.seed, device=device)
 

@@ -12,7 +12,11 @@ from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Strategy, TrainBatch
 
-__all__ = ['GraphTask', 'validate_graph']
+__all__ = ['GraphTask', 'validate_graph', 'encodes_rows', 'FAIRNESS_ROWS']
+
+# The nodes the fairness terms see: the labelled training nodes, or every node whose
+# group is known (labelled or not, any split: a transductive use of group membership).
+FAIRNESS_ROWS = ('train', 'known')
 
 _MASKS = ('train_mask', 'val_mask', 'test_mask')
 
@@ -80,6 +84,13 @@ def validate_graph(data: Data) -> None:
                     evaluated=name != 'train_mask')
 
 
+def encodes_rows(model: Module) -> bool:
+    """Whether a step's rows are ``model``'s representation (a BilevelModel's graph
+    encoder) rather than its raw input (any other module)."""
+    return isinstance(model, BilevelModel) and hasattr(getattr(model, 'encoder', None),
+                                                        'prepare')
+
+
 class GraphTask:
     """One full-graph step per epoch; encoder work prepared once per graph.
 
@@ -89,34 +100,49 @@ class GraphTask:
     "encoder rows" are the input itself and each decode runs the whole model.
     """
 
-    def __init__(self, model: Module, data: Data) -> None:
+    def __init__(self, model: Module, data: Data, *, fairness_rows: str = 'train',
+                 groups: Optional[Tensor] = None) -> None:
+        if fairness_rows not in FAIRNESS_ROWS:
+            raise ValueError(f'unknown fairness_rows {fairness_rows!r}; use one of '
+                             f'{", ".join(FAIRNESS_ROWS)}')
         validate_graph(data)
         self.model, self.data = model, data
         self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
                            for split in ('train', 'val', 'test')}
-        self.train_rows = self.split_rows['train']
-        self.train_labels = data.y[self.train_rows].float()
-        self.train_groups = data.sens[self.train_rows]
+        labelled = self.split_rows['train']
+        groups = data.sens if groups is None else groups
+        if fairness_rows == 'train':  # one set of rows for both players
+            self.train_rows, self.labelled, self.fair = labelled, None, None
+            self.train_groups = groups[labelled]
+        else:
+            fair = (data.sens >= 0).nonzero().view(-1)
+            self.train_rows = torch.unique(torch.cat([labelled, fair]))  # sorted
+            self.labelled = torch.searchsorted(self.train_rows, labelled)
+            self.fair = torch.searchsorted(self.train_rows, fair)
+            self.train_groups = groups[fair]
+        self.train_labels = data.y[labelled].float()
         hidden = getattr(model, 'hidden_channels', 64)
         self.step_size = float(data.num_nodes * (data.num_features + hidden) * hidden
                                + data.edge_index.size(1) * hidden)
-        self._fast = isinstance(model, BilevelModel) and hasattr(model, 'encoder') and hasattr(
-            model.encoder, 'prepare')
-        if self._fast:
+        self.encodes_rows = encodes_rows(model)
+        if self.encodes_rows:
             self.prepared = model.encoder.prepare(data.x, data.edge_index)
 
+    def _batch(self, hidden: Tensor) -> TrainBatch:
+        return TrainBatch(hidden, self.train_labels, self.train_groups, self.labelled,
+                          self.fair)
+
     def _encode(self) -> TrainBatch:
-        hidden = self.model.encoder.encode(self.prepared, self.train_rows)
-        return TrainBatch(hidden, self.train_labels, self.train_groups)
+        return self._batch(self.model.encoder.encode(self.prepared, self.train_rows))
 
     def _encode_generic(self) -> TrainBatch:
-        return TrainBatch(self.data.x, self.train_labels, self.train_groups)
+        return self._batch(self.data.x)
 
     def _decode_generic(self, x: Tensor) -> Tensor:
         return self.model(x, self.data.edge_index).view(-1)[self.train_rows]
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
-        if self._fast:
+        if self.encodes_rows:
             return strategy.step(self._encode, self.model.decode, fairness_scale)
         return strategy.step(self._encode_generic, self._decode_generic, fairness_scale)
 
@@ -124,7 +150,7 @@ class GraphTask:
         """Probability of the positive class for ``rows`` (default: every node), in eval
         mode; with the shared-work encoder only their receptive field is propagated."""
         def logits() -> Tensor:
-            if self._fast:
+            if self.encodes_rows:
                 return self.model.decode(self.model.encoder.encode(self.prepared, rows))
             out = self.model(self.data.x, self.data.edge_index).view(-1)
             return out if rows is None else out[rows]

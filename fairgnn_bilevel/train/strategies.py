@@ -10,35 +10,67 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
-from torch.nn import Module, Parameter
+from torch.nn import Linear, Module, Parameter
 
-from ..losses import fairness_loss
+from ..losses import covariance_loss, fairness_loss
 from ..nn.fairness_block import follower_parameters, leader_parameters
 
 __all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
-           'UnrolledBilevel', 'Reference', 'STRATEGIES', 'METHODS', 'DEFAULTS',
+           'UnrolledBilevel', 'Reference', 'FairGNN', 'STRATEGIES', 'METHODS', 'DEFAULTS',
            'make_strategy', 'hyperparameters', 'task_loss']
 
 # The one set of default hyperparameters: the strategies' signatures, the config and the
 # scikit-learn estimator all read them from here.
+# (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.)
 DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2,
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
-                                weight_decay=1e-5)
+                                weight_decay=1e-5, alpha=4.0, beta=0.01)
+
+
+def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
+    return values if index is None else values[index]
 
 
 @dataclass
 class TrainBatch:
-    """What one step trains on: encoder rows (with grad), labels and sensitive groups."""
+    """What one step trains on.
+
+    Attributes:
+        hidden: encoder rows (with grad) that the players decode.
+        labels: labels of the labelled rows, ``hidden[labelled]``.
+        groups: sensitive groups of the fairness rows, ``hidden[fair]`` (for
+            :class:`FairGNN`, estimated probabilities of group 1).
+        labelled, fair: row indices into ``hidden``; ``None`` means every row.  They
+            differ when the fairness loss also looks at unlabelled nodes of known group.
+    """
 
     hidden: Tensor
     labels: Tensor
     groups: Tensor
+    labelled: Optional[Tensor] = None
+    fair: Optional[Tensor] = None
+
+    def fair_rows(self, values: Tensor) -> Tensor:
+        """The rows of ``values`` (aligned with ``hidden``) that the fairness terms see."""
+        return _rows(values, self.fair)
+
+    def task_loss(self, logits: Tensor) -> Tensor:
+        """The task loss f on the labelled rows."""
+        return task_loss(_rows(logits, self.labelled), self.labels)
+
+    def fairness_loss(self, name: str, logits: Tensor) -> Tensor:
+        """The fairness loss ``name`` on the fairness rows (``'eo'`` needs them labelled)."""
+        if self.fair is not None and name != 'dp':
+            raise ValueError(f'the {name!r} fairness loss needs labels, and the fairness rows '
+                             "include unlabelled nodes; use fairness 'dp' or fairness_rows "
+                             "'train'")
+        return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels)
 
 
 Encode = Callable[[], TrainBatch]
@@ -60,7 +92,16 @@ def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:
 
 
 class Strategy:
-    """Base: a strategy holds its optimisers; :meth:`step` performs one update."""
+    """Base: a strategy holds its optimisers; :meth:`step` performs one update.
+
+    ``estimates_groups``: the strategy's fairness terms see estimated groups (the engine
+    passes them as the batch's ``groups``) rather than the true ones.
+    ``uses_representation``: the strategy reads the encoder rows themselves, so the model
+    must expose its encoder (a :class:`~fairgnn_bilevel.nn.BilevelModel`).
+    """
+
+    estimates_groups = False
+    uses_representation = False
 
     def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
@@ -76,7 +117,7 @@ class Vanilla(Strategy):
         self.optimizer = _adam(list(model.parameters()), leader_lr, weight_decay)
 
     def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
-        return {'task_loss': task_loss(logits, batch.labels)}
+        return {'task_loss': batch.task_loss(logits)}
 
     def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
@@ -98,9 +139,8 @@ class Lagrangian(Vanilla):
         self.lam, self.fairness = lam, fairness
 
     def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
-        phi = fairness_loss(self.fairness, logits, batch.groups, batch.labels)
-        return {'task_loss': task_loss(logits, batch.labels),
-                'fairness_loss': scale * self.lam * phi}
+        return {'task_loss': batch.task_loss(logits),
+                'fairness_loss': scale * self.lam * batch.fairness_loss(self.fairness, logits)}
 
 
 class _Bilevel(Strategy):
@@ -123,8 +163,7 @@ class _Bilevel(Strategy):
         self.eta, self.follower_steps, self.fairness = eta, follower_steps, fairness
 
     def _phi(self, logits: Tensor, batch: TrainBatch, scale: float) -> Tensor:
-        return scale * self.eta * fairness_loss(self.fairness, logits, batch.groups,
-                                                batch.labels)
+        return scale * self.eta * batch.fairness_loss(self.fairness, logits)
 
     def _play(self, batch: TrainBatch, decode: Decode, scale: float
               ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
@@ -159,7 +198,7 @@ class FirstOrderBilevel(_Bilevel):
             phi = self._phi(decode(hidden), batch, scale)
             _set_grads(self.follower, torch.autograd.grad(phi, self.follower))
             self.follower_optimizer.step()
-        f = task_loss(decode(batch.hidden), batch.labels)
+        f = batch.task_loss(decode(batch.hidden))
         return phi, f, torch.autograd.grad(f, self.leader, allow_unused=True)
 
 
@@ -203,7 +242,7 @@ class UnrolledBilevel(_Bilevel):
             phi = self._phi(self._decode_with(theta, decode, batch.hidden), batch, scale)
             grads = torch.autograd.grad(phi, theta, create_graph=True)
             theta = [t - self.follower_step * g for t, g in zip(theta, grads)]
-        f = task_loss(self._decode_with(theta, decode, batch.hidden), batch.labels)
+        f = batch.task_loss(self._decode_with(theta, decode, batch.hidden))
         leader_grads = torch.autograd.grad(f, self.leader, allow_unused=True)
         with torch.no_grad():
             for param, value in zip(self.follower, theta):
@@ -235,14 +274,75 @@ class Reference(Strategy):
         batch = encode()
         self.leader_optimizer.zero_grad(set_to_none=True)
         self.follower_optimizer.zero_grad(set_to_none=True)
-        phi = fairness_scale * self.eta * fairness_loss(
-            self.fairness, torch.sigmoid(decode(batch.hidden)), batch.groups, batch.labels)
+        phi = fairness_scale * self.eta * batch.fairness_loss(
+            self.fairness, torch.sigmoid(decode(batch.hidden)))
         phi.backward(retain_graph=True)   # fills leader *and* follower gradients
         self.follower_optimizer.step()
-        f = task_loss(decode(batch.hidden), batch.labels)
+        f = batch.task_loss(decode(batch.hidden))
         f.backward()                      # accumulates onto the fairness gradients
         self.leader_optimizer.step()
         return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
+
+
+class FairGNN(Strategy):
+    r"""FairGNN's adversarial debiasing (Dai & Wang, WSDM 2021) with its covariance term.
+
+    Three players.  A sensitive-attribute estimator, trained beforehand on the few nodes
+    whose group is known, gives every fairness row an estimated group probability
+    :math:`\hat{s}` (the batch's ``groups``; the known nodes keep their true group).
+    The classifier (every parameter of the model) then minimises
+
+    .. math::
+        f \;+\; \alpha\,\bigl|\operatorname{Cov}(\hat{s}, \sigma(z))\bigr|
+        \;-\; \beta\,\mathrm{BCE}(a(h), \hat{s}),
+
+    where :math:`h` are the encoder rows and :math:`a` is the adversary, a linear layer
+    that the strategy owns; the adversary then takes its own Adam step on
+    :math:`\mathrm{BCE}(a(h), \hat{s})` with :math:`h` detached.  Both optimisers use
+    ``leader_lr`` and ``weight_decay``; the warm-up schedule scales α and β.
+    """
+
+    estimates_groups = uses_representation = True
+
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 alpha: float = DEFAULTS['alpha'], beta: float = DEFAULTS['beta'],
+                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+        self.classifier = list(model.parameters())
+        self.optimizer = _adam(self.classifier, leader_lr, weight_decay)
+        self.alpha, self.beta = alpha, beta
+        self.lr, self.weight_decay = leader_lr, weight_decay
+        self.adversary: Optional[Linear] = None
+
+    def _adversary(self, hidden: Tensor) -> Linear:
+        # built at the first step, when the width of the encoder rows is known
+        if self.adversary is None:
+            self.adversary = Linear(hidden.size(-1), 1).to(hidden.device, hidden.dtype)
+            self.adversary_optimizer = _adam(list(self.adversary.parameters()), self.lr,
+                                             self.weight_decay)
+        return self.adversary
+
+    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
+        batch = encode()
+        logits = decode(batch.hidden)
+        hidden = batch.fair_rows(batch.hidden)
+        scores = batch.groups.to(hidden.dtype)
+        adversary = self._adversary(hidden)
+        f = batch.task_loss(logits)
+        covariance = fairness_scale * self.alpha * covariance_loss(batch.fair_rows(logits),
+                                                                   scores)
+        fooled = fairness_scale * self.beta * F.binary_cross_entropy_with_logits(
+            adversary(hidden).view(-1), scores)
+        grads = torch.autograd.grad(f + covariance - fooled, self.classifier, allow_unused=True)
+        _set_grads(self.classifier, grads)
+        self.optimizer.step()
+        adversary_loss = F.binary_cross_entropy_with_logits(
+            adversary(hidden.detach()).view(-1), scores)
+        self.adversary_optimizer.zero_grad(set_to_none=True)
+        adversary_loss.backward()
+        self.adversary_optimizer.step()
+        return {'task_loss': float(f.detach()), 'fairness_loss': float(covariance.detach()),
+                'adversary_loss': float(adversary_loss.detach())}
 
 
 STRATEGIES: Dict[str, Type[Strategy]] = {
@@ -251,6 +351,7 @@ STRATEGIES: Dict[str, Type[Strategy]] = {
     'bilevel': UnrolledBilevel,
     'bilevel_first_order': FirstOrderBilevel,
     'reference': Reference,
+    'fairgnn': FairGNN,
 }
 METHODS: Tuple[str, ...] = tuple(STRATEGIES)
 

@@ -35,7 +35,7 @@ def test_shared_step_equals_straightforward_step(method, sparse):
     kwargs = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2, eta=10.0, lam=1.0,
                   follower_steps=2)
     fast_task, plain_task = GraphTask(fast, data), GraphTask(plain, data)
-    assert fast_task._fast and not plain_task._fast
+    assert fast_task.encodes_rows and not plain_task.encodes_rows
     plan = fast_task.prepared.plan(fast_task.train_rows, 2)
     assert (plan[0][1] is not None) == sparse  # which path of the encoder is exercised
     s_fast, s_plain = make_strategy(method, fast, **kwargs), make_strategy(method, plain,
