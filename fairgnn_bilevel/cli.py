@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument('--configs', type=Path, default=Path('configs'),
                            help='folder holding <dataset>.yaml (default: configs)')
     reproduce.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
-                           help='sections (split × feature setting) trained in parallel, one thread '
-                                'each (default: cores)')
+                           help='sections (split × feature setting) trained in parallel, '
+                                'one thread each (default: cores)')
     _common(reproduce, seeds=None, seeds_help='seeds per row and section (default: 10 on '
                                               'graphs under 5,000 nodes, else 5)')
 
