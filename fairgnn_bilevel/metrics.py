@@ -168,15 +168,19 @@ def equalized_odds_difference(
     return max(tpr_gap, fpr_gap)
 
 
-def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any) -> dict:
+def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
+                  y_pred: Any = None) -> dict:
     """ACC, AUC, hard ΔDP and hard ΔEO of probabilities thresholded at 0.5, as fractions.
 
     These are the four figures of the fair-graph tables (keys ``acc``, ``auc``, ``dp``,
     ``eo``), plus ``positive_rate``, the share of rows predicted positive, which tells a
     near-constant predictor (fair only because it predicts one class) from a real one.
+    ``y_pred``: hard predictions to use instead of the threshold (a randomized classifier's,
+    such as fairlearn's ``ExponentiatedGradient``); AUC still ranks ``y_prob``.
     """
     y_prob = _as_numpy(y_prob, 'y_prob')
-    y_hat = (y_prob > 0.5).astype(np.int64)
+    y_hat = (y_prob > 0.5).astype(np.int64) if y_pred is None else _check_predictions(
+        _as_numpy(y_pred, 'y_pred'))
     return {
         'acc': accuracy(y_true, y_hat),
         'auc': roc_auc(y_true, y_prob),

@@ -68,9 +68,8 @@ def _paper_table_rows(dataset: str, sens_in_features: bool) -> List[str]:
     for row in paper_rows(dataset):
         if row['sens_in_features'] != sens_in_features:
             continue
-        cells = [format_cell(row[m][0] / 100, (row[m][1] or 0) / 100,
-                             runs=5 if row[m][1] is not None else 1) for m, *_ in METRICS]
-        cells = [c.replace(' ± –', '') for c in cells]  # quoted without a spread
+        cells = [f'{row[m][0]:.2f}' if row[m][1] is None  # quoted without a spread
+                 else format_cell(row[m][0] / 100, row[m][1] / 100, runs=5) for m, *_ in METRICS]
         lines.append(f'| {row["method"]} | 5 | ' + ' | '.join(cells) + ' |')
     return lines
 

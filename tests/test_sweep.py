@@ -1,9 +1,11 @@
 """The η / λ sweep: points, fronts, files."""
 import json
 
+import pytest
+
 from fairgnn_bilevel.config import load_config
 from fairgnn_bilevel.sweep import run_sweep
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared_dataset
 
 
 def test_sweep_writes_points_fronts_and_plot(tmp_path):
@@ -13,6 +15,26 @@ def test_sweep_writes_points_fronts_and_plot(tmp_path):
     assert [(p['method'], p.get('eta', p.get('lam'))) for p in summary['points']] == [
         ('bilevel', 10), ('bilevel', 100), ('lagrangian', 1)]
     assert set(summary['hypervolume']) == {'bilevel', 'lagrangian'}
+    assert list(summary['hypervolume']['bilevel']['per_seed']) == [0]
+    assert summary['paired'][0].startswith('bilevel − lagrangian hypervolume: ')
     assert (tmp_path / 'sweep.png').stat().st_size > 10_000
     assert len((tmp_path / 'sweep.csv').read_text().splitlines()) == 4
     assert json.loads((tmp_path / 'sweep.json').read_text())['dataset'] == 'synthetic'
+
+
+def test_table_sweep_draws_the_fairlearn_front_with_intervals(tmp_path):
+    pytest.importorskip('fairlearn')
+    root = shared_dataset('adult')
+    config = load_config(ROOT / 'configs/adult.yaml', [f'data.root={root}', 'train.epochs=1'])
+    summary = run_sweep(config, [100], [1], 2, tmp_path, progress=False, bounds=[0.01],
+                        log=lambda s: None)
+    methods = [p['method'] for p in summary['points']]
+    assert methods == ['bilevel', 'lagrangian', 'fairlearn']
+    fl = summary['points'][-1]
+    assert fl['bound'] == 0.01 and fl['seeds'] == 2 and fl['test_acc'] > 0.75
+    for method in ('bilevel', 'lagrangian', 'fairlearn'):
+        volume = summary['hypervolume'][method]
+        assert sorted(volume['per_seed']) == [0, 1]
+        assert volume['low'] <= volume['mean'] <= volume['high']
+    assert any(line.startswith('bilevel − fairlearn hypervolume') for line in summary['paired'])
+    assert 'fairlearn' in (tmp_path / 'sweep.csv').read_text()

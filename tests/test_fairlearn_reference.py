@@ -1,0 +1,62 @@
+"""fairlearn's ExponentiatedGradient as the tabular reference front, and per-seed
+hypervolumes."""
+import numpy as np
+import pytest
+
+from fairgnn_bilevel.fairlearn_reference import exponentiated_gradient_runs
+from fairgnn_bilevel.plot import hypervolume
+from fairgnn_bilevel.sweep import seed_hypervolumes
+from tests.conftest import toy_table
+
+fairlearn = pytest.importorskip('fairlearn')
+
+
+def test_records_match_fairlearn_and_sklearn_metrics():
+    from fairlearn.metrics import demographic_parity_difference, true_positive_rate, MetricFrame
+    from fairlearn.reductions import DemographicParity, ExponentiatedGradient
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    data = toy_table()
+    runs = exponentiated_gradient_runs(data, [0.01, 0.2], seeds=[3, 4])
+    assert [(r['bound'], r['seed']) for r in runs] == [(0.01, 3), (0.01, 4), (0.2, 3), (0.2, 4)]
+    X, y, s = data.X['test'], data.y['test'], data.sens['test']
+    for bound in (0.01, 0.2):
+        model = ExponentiatedGradient(LogisticRegression(max_iter=1000),
+                                      DemographicParity(difference_bound=bound))
+        model.fit(data.X['train'], data.y['train'], sensitive_features=data.sens['train'])
+        for seed in (3, 4):
+            run = next(r for r in runs if (r['bound'], r['seed']) == (bound, seed))
+            pred = model.predict(X, random_state=seed)
+            tpr = MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=pred,
+                              sensitive_features=s).difference()
+            assert run['test']['acc'] == pytest.approx(accuracy_score(y, pred))
+            assert run['test']['dp'] == pytest.approx(
+                demographic_parity_difference(y, pred, sensitive_features=s))
+            assert run['test']['eo'] == pytest.approx(tpr)
+            assert run['test']['auc'] == pytest.approx(
+                roc_auc_score(y, model._pmf_predict(X)[:, 1]))
+    # a tighter bound buys fairness on this strongly biased table
+    tight = np.mean([r['test']['dp'] for r in runs if r['bound'] == 0.01])
+    loose = np.mean([r['test']['dp'] for r in runs if r['bound'] == 0.2])
+    assert tight < loose
+
+
+def test_bounds_must_be_positive():
+    with pytest.raises(ValueError, match='bounds must be > 0'):
+        exponentiated_gradient_runs(toy_table(), [0.0])
+
+
+def run(method, seed, dp, acc):
+    return {'method': method, 'seed': seed, 'test': {'dp': dp, 'acc': acc}}
+
+
+def test_seed_hypervolumes_share_one_reference_point():
+    runs = [run('a', 0, 0.10, 0.80), run('a', 0, 0.02, 0.70), run('a', 1, 0.05, 0.75),
+            run('b', 0, 0.20, 0.60), run('b', 1, 0.04, 0.78)]
+    volumes, reference = seed_hypervolumes(runs)
+    assert reference == (0.20, 0.60)
+    # seed 0 of 'a': a staircase of two points, hand-computed
+    assert volumes['a'][0] == pytest.approx((0.10 - 0.02) * 0.10 + (0.20 - 0.10) * 0.20)
+    assert volumes['a'][1] == pytest.approx((0.20 - 0.05) * 0.15)
+    assert volumes['b'][0] == pytest.approx(0.0)
+    assert volumes['b'][1] == pytest.approx(hypervolume([(0.04, 0.78)], reference))
