@@ -25,6 +25,16 @@ def test_train_writes_results(tmp_path, capsys):
     assert '| bilevel | 2 |' in out and 'ΔDP' in out
 
 
+def test_known_fairness_rows_are_stated_in_output_and_records(tmp_path, capsys):
+    code = main(['train', '--config', str(ROOT / 'configs/synthetic.yaml'), '--out',
+                 str(tmp_path), '--method', 'fairgnn', '--set', 'train.fairness_rows=known',
+                 *SMALL])
+    assert code == 0
+    assert 'a transductive use of group membership' in capsys.readouterr().out
+    run = json.loads((tmp_path / 'results.json').read_text())[0]
+    assert run['fairness_rows'] == 'known' and run['method'] == 'fairgnn'
+
+
 def test_resume_skips_finished_seeds_and_says_so(tmp_path, capsys):
     args = ['train', '--config', str(ROOT / 'configs/synthetic.yaml'), '--out', str(tmp_path),
             *SMALL]

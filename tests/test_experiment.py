@@ -4,8 +4,9 @@ import json
 import pytest
 
 from fairgnn_bilevel.config import ConfigError, from_dict
-from fairgnn_bilevel.experiment import config_hash, load_data, run_seeds
-from tests.conftest import write_fairgnn_files
+from fairgnn_bilevel.experiment import config_hash, default_seeds, load_data, run_seeds
+from graph_data import fair_sbm
+from tests.conftest import tiny_graph, toy_table, write_fairgnn_files
 
 SMALL = {'data': {'synthetic': {'num_nodes': 200}}, 'train': {'epochs': 3}}
 
@@ -22,6 +23,16 @@ def test_each_dataset_reads_only_its_own_keys(tmp_path):
         load_data(from_dict({'data': {'root': str(tmp_path)}}))
     with pytest.raises(ConfigError, match="unknown dataset 'cora'"):
         load_data(from_dict({'data': {'name': 'cora'}}))
+
+
+def test_small_graphs_default_to_ten_seeds(tmp_path):
+    write_fairgnn_files(tmp_path / 'nba')
+    nba = load_data(from_dict({'data': {'name': 'nba', 'root': str(tmp_path / 'nba'),
+                                        'verify': False}}))
+    assert nba.sens_number == 50 and nba.split_seed == 20   # FairGNN's NBA protocol
+    assert default_seeds(nba) == default_seeds(tiny_graph()) == 10
+    assert default_seeds(fair_sbm(num_nodes=5000)) == 5
+    assert default_seeds(toy_table()) == 5
 
 
 def test_seed_does_not_change_the_config_hash():
