@@ -98,6 +98,12 @@ class GraphTask:
     only the training rows' receptive field and both players reuse it.  Any other module
     ``model(x, edge_index) -> logits`` containing a ``FairnessBlock`` also works: its
     "encoder rows" are the input itself and each decode runs the whole model.
+
+    Args:
+        fairness_rows: the nodes the fairness terms see, ``'train'`` (the labelled
+            training nodes) or ``'known'`` (every node with ``sens >= 0``, labelled or not).
+        groups: per-node group values the fairness terms use instead of ``data.sens``
+            (FairGNN's estimated group probabilities).
     """
 
     def __init__(self, model: Module, data: Data, *, fairness_rows: str = 'train',
