@@ -6,6 +6,7 @@ propagated inputs); ``encode(prepared, rows)`` returns hidden rows for the given
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
@@ -19,7 +20,7 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from .propagation import normalized_adjacency, restrict_rows, spmm
 
-__all__ = ['GraphEncoder', 'GCNEncoder', 'PyGEncoder', 'ENCODERS']
+__all__ = ['GraphEncoder', 'GCNEncoder', 'GATEncoder', 'PyGEncoder', 'ENCODERS']
 
 
 class GraphEncoder(Module):
@@ -180,15 +181,159 @@ class PyGEncoder(GraphEncoder):
         return f'{self.__class__.__name__}({self.gnn})'
 
 
-def _gat(in_channels: int, hidden_channels: int, num_layers: int, dropout: float,
-         heads: int) -> GraphEncoder:
-    from torch_geometric.nn import GAT
-    return PyGEncoder(GAT(in_channels, hidden_channels, num_layers, dropout=dropout,
-                          heads=heads), hidden_channels)
+@dataclass
+class PreparedGAT:
+    """Data-only state of a :class:`GATEncoder`: the inputs and the attention pattern.
+
+    Edges (self-loops replaced by one per node, as ``GATConv`` does) sorted by target,
+    so that the edge-wise attention values are the values of a CSR matrix
+    ``[target, source]``; ``order_t`` permutes them into the transposed matrix's order.
+    """
+
+    x: Tensor
+    source: Tensor
+    target: Tensor
+    crow: Tensor
+    crow_t: Tensor
+    col_t: Tensor
+    order_t: Tensor
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.size(0)
+
+    def matrix(self, values: Tensor, transposed: bool = False) -> Tensor:
+        """The attention matrix with edge ``values`` (CSR, ``[target, source]``)."""
+        n = self.num_nodes
+        with warnings.catch_warnings():  # "CSR support is in beta": the ops used are stable
+            warnings.simplefilter('ignore', UserWarning)
+            if transposed:
+                return torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.order_t],
+                                               (n, n), check_invariants=False)
+            return torch.sparse_csr_tensor(self.crow, self.source, values, (n, n),
+                                           check_invariants=False)
+
+
+def _row_pointers(rows: Tensor, n: int) -> Tensor:
+    return torch.cat([rows.new_zeros(1), torch.cumsum(torch.bincount(rows, minlength=n), 0)])
+
+
+class _AttentionSum(torch.autograd.Function):
+    r""":math:`\mathrm{out}_i = \sum_{e: j \to i} \alpha_e h_j` as one CSR product; its
+    backward gives :math:`\partial h = A_\alpha^\top g` and
+    :math:`\partial\alpha_e = g_i \cdot h_j` by a sampled product, never materialising the
+    ``[edges, channels]`` messages that scatter-based message passing builds."""
+
+    @staticmethod
+    def forward(ctx: Any, alpha: Tensor, h: Tensor, prepared: PreparedGAT) -> Tensor:
+        ctx.save_for_backward(alpha, h)
+        ctx.prepared = prepared
+        return torch.sparse.mm(prepared.matrix(alpha), h)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor], None]:
+        alpha, h = ctx.saved_tensors
+        prepared: PreparedGAT = ctx.prepared
+        grad_alpha = grad_h = None
+        if ctx.needs_input_grad[0]:
+            pattern = prepared.matrix(torch.zeros_like(alpha))
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)
+                grad_alpha = torch.sparse.sampled_addmm(pattern, grad.contiguous(), h.t(),
+                                                        beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            grad_h = torch.sparse.mm(prepared.matrix(alpha, transposed=True), grad)
+        return grad_alpha, grad_h, None
+
+
+class GATEncoder(GraphEncoder):
+    r"""Graph attention layers (`Veličković et al., 2018 <https://arxiv.org/abs/1710.10903>`_),
+    the same function and parameters as PyG's :class:`~torch_geometric.nn.models.GAT` of
+    :class:`~torch_geometric.nn.conv.GATConv` layers followed by the activation.
+
+    .. math::
+        \alpha_{ij} = \mathrm{softmax}_j\bigl(\mathrm{LeakyReLU}(a_s^\top W h_j +
+        a_t^\top W h_i)\bigr), \qquad h_i' = \Big\Vert_{k=1}^{K} \sum_j \alpha^k_{ij}
+        W^k h_j + b
+
+    The weighted sum runs as a CSR product per head (:class:`_AttentionSum`), several
+    times faster on CPU than scatter-based message passing, which builds a message per
+    edge and channel.  Attention dropout and feature dropout (``dropout``) act as in PyG's
+    ``GAT``; every layer but the last ends with the activation and dropout, the last with
+    the activation only (a fairness block follows).
+
+    Args:
+        in_channels (int): input features per node.
+        hidden_channels (int): output width of every layer (``heads`` heads of
+            ``hidden_channels // heads`` channels, concatenated).
+        num_layers (int): number of attention layers (default: :obj:`2`).
+        dropout (float): feature and attention dropout (default: :obj:`0.0`).
+        heads (int): attention heads per layer (default: :obj:`1`).
+        act (str): activation (default: :obj:`'relu'`).
+
+    Shapes:
+        - **input:** node features :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`
+        - **output:** :math:`(|V|, F_{hidden})`, or :math:`(|R|, F_{hidden})` for ``rows``
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int = 2,
+                 dropout: float = 0.0, heads: int = 1, act: str = 'relu') -> None:
+        super().__init__()
+        from torch_geometric.nn import GATConv
+        if num_layers < 1:
+            raise ValueError(f"'{self.__class__.__name__}' needs num_layers >= 1")
+        if hidden_channels % heads:
+            raise ValueError(f'hidden_channels ({hidden_channels}) must be divisible by heads '
+                             f'({heads})')
+        self.in_channels, self.out_channels = in_channels, hidden_channels
+        self.num_layers, self.dropout, self.heads = num_layers, dropout, heads
+        self.act = activation_resolver(act)
+        self.convs = ModuleList(
+            GATConv(in_channels if i == 0 else hidden_channels, hidden_channels // heads,
+                    heads=heads, dropout=dropout) for i in range(num_layers))
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def prepare(self, x: Tensor, edge_index: Tensor) -> PreparedGAT:
+        from torch_geometric.utils import add_self_loops, remove_self_loops
+        n = x.size(0)
+        edge_index, _ = add_self_loops(remove_self_loops(edge_index)[0], num_nodes=n)
+        source, target = edge_index[:, torch.argsort(edge_index[1] * n + edge_index[0])]
+        order_t = torch.argsort(source * n + target)
+        return PreparedGAT(x=x, source=source, target=target, crow=_row_pointers(target, n),
+                           crow_t=_row_pointers(source, n), col_t=target[order_t],
+                           order_t=order_t)
+
+    def _layer(self, conv: Module, x: Tensor, prepared: PreparedGAT) -> Tensor:
+        from torch_geometric.utils import softmax
+        heads, channels = self.heads, conv.out_channels
+        h = conv.lin(x).view(-1, heads, channels)
+        score = ((h * conv.att_src).sum(-1)[prepared.source]
+                 + (h * conv.att_dst).sum(-1)[prepared.target])
+        alpha = softmax(F.leaky_relu(score, conv.negative_slope), prepared.target,
+                        num_nodes=prepared.num_nodes)
+        alpha = F.dropout(alpha, p=conv.dropout, training=self.training)
+        out = torch.cat([_AttentionSum.apply(alpha[:, k].contiguous(), h[:, k], prepared)
+                         for k in range(heads)], dim=-1)
+        return out + conv.bias
+
+    def encode(self, prepared: PreparedGAT, rows: Optional[Tensor] = None) -> Tensor:
+        x = prepared.x
+        for i, conv in enumerate(self.convs):
+            x = self.act(self._layer(conv, x, prepared))
+            if i < self.num_layers - 1:
+                x = F.dropout(x, p=self.dropout, training=self.training)
+        return x if rows is None else x[rows]
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'num_layers={self.num_layers}, heads={self.heads})')
 
 
 # The encoders by name: builder(in_channels, hidden_channels, num_layers, dropout, heads).
 ENCODERS = {
     'gcn': lambda i, h, layers, dropout, heads: GCNEncoder(i, h, layers, dropout),
-    'gat': _gat,  # PyG's GAT
+    'gat': lambda i, h, layers, dropout, heads: GATEncoder(i, h, layers, dropout, heads),
 }

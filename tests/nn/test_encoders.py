@@ -63,3 +63,35 @@ def test_row_plan_follows_in_place_edits():
     assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
     rows[:] = torch.tensor([150, 160, 170])
     assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+
+
+@pytest.mark.parametrize('heads', [1, 2])
+def test_gat_encoder_equals_pyg_gat_in_output_and_gradients(heads):
+    from torch_geometric.nn import GAT
+
+    from fairgnn_bilevel.nn import GATEncoder
+    torch.manual_seed(4)
+    n = 50
+    x = torch.randn(n, 6, dtype=torch.float64)
+    edge_index = torch.randint(0, n, (2, 200))
+    edge_index = torch.cat([edge_index, torch.tensor([[3, 3], [3, 3]])], 1)  # self-loops too
+    reference = GAT(6, 8, 2, dropout=0.3, heads=heads).double()
+    encoder = GATEncoder(6, 8, num_layers=2, dropout=0.3, heads=heads).double()
+    encoder.convs.load_state_dict(reference.convs.state_dict())
+    reference.eval(), encoder.eval()
+    expected = reference(x, edge_index).relu()
+    got = encoder(x, edge_index)
+    assert torch.allclose(got, expected, atol=1e-12)
+    rows = torch.tensor([0, 7, 31])
+    assert torch.allclose(encoder.encode(encoder.prepare(x, edge_index), rows), expected[rows])
+    weights = torch.randn_like(expected)
+    want = torch.autograd.grad((expected * weights).sum(), list(reference.convs.parameters()))
+    have = torch.autograd.grad((got * weights).sum(), list(encoder.convs.parameters()))
+    for a, b in zip(want, have):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_gat_encoder_rejects_uneven_heads():
+    from fairgnn_bilevel.nn import GATEncoder
+    with pytest.raises(ValueError, match='divisible by heads'):
+        GATEncoder(4, 6, heads=4)
