@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import torch
 from torch.nn import Module
+from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
 from ..config import Config, ConfigError, check_applies, from_dict, set_key
 from ..nn import FairBiNNGNN, FairBiNNMLP
-from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
-
 from .graph import GraphTask, encodes_rows, validate_graph
 from .group_estimate import estimate_groups
 from .loop import Task, run_epochs, seed_everything
