@@ -58,15 +58,17 @@ def paired_difference(a: Dict[int, float], b: Dict[int, float],
 
 
 def describe_difference(first: str, second: str, metric: str, interval: Interval, *,
-                        scale: float = 100.0) -> str:
-    """``"first − second metric: mean [low, high] — verdict"`` in percentage points."""
+                        scale: float = 100.0, digits: int = 2) -> str:
+    """``"first − second metric: mean [low, high] — verdict"``, values times ``scale``
+    (percentage points by default) with ``digits`` decimals."""
     name = f'{first} − {second} {metric}'
+    value = lambda v: f'{scale * v:+.{digits}f}'  # noqa: E731
     if interval.n < 2:
-        return f'{name}: {scale * interval.mean:+.2f} (one seed: no interval)'
+        return f'{name}: {value(interval.mean)} (one seed: no interval)'
     verdict = ('no difference detected' if not interval.excludes_zero else
                f'{first} lower' if interval.high < 0 else f'{first} higher')
-    return (f'{name}: {scale * interval.mean:+.2f} [{scale * interval.low:+.2f}, '
-            f'{scale * interval.high:+.2f}] — {verdict}')
+    return (f'{name}: {value(interval.mean)} [{value(interval.low)}, {value(interval.high)}] '
+            f'— {verdict}')
 
 
 def paired_comparisons(runs: Sequence[dict], pairs: Sequence[tuple], *, key: str = 'row',

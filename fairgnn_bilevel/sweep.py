@@ -98,7 +98,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
                            'per_seed': by_seed}
     paired = [describe_difference('bilevel', other, 'hypervolume',
                                   paired_difference(per_seed['bilevel'], per_seed[other]),
-                                  scale=1.0)
+                                  scale=1.0, digits=5)
               for other in per_seed if other != 'bilevel' and 'bilevel' in per_seed]
     summary = {'dataset': config.data.name, 'points': points, 'reference_point': reference,
                'fronts': {m: tradeoff_front([(x, y) for x, y, _ in s]) for m, s in series.items()},
