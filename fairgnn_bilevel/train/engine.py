@@ -20,8 +20,8 @@ from torch_geometric.data import Data
 
 from ..config import Config, ConfigError, check_applies, from_dict, set_key
 from ..nn import FairBiNNGNN, FairBiNNMLP
-from .graph import GraphTask, encodes_rows, validate_graph
-from .group_estimate import estimate_groups
+from .graph import GraphTask, encodes_rows, graph_step_size, validate_graph
+from .group_estimate import ESTIMATOR_HIDDEN, estimate_groups
 from .loop import Task, run_epochs, seed_everything
 from .selection import predicts_one_class
 from .strategies import DEFAULTS, STRATEGIES, make_strategy
@@ -83,7 +83,10 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     number = config.train.sens_number or data.get('sens_number') or DEFAULT_SENS_NUMBER
     known = known_group_sample(data.sens, data.val_mask, data.test_mask, number=int(number),
                                seed=int(data.get('split_seed', config.train.seed)))
-    return estimate_groups(data, known.to(data.x.device))
+    # the estimator's 800 epochs run under the same thread rule as training
+    step_size = graph_step_size(data, ESTIMATOR_HIDDEN)
+    with torch_threads(choose_threads(config.train.threads, step_size)):
+        return estimate_groups(data, known.to(data.x.device))
 
 
 def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,

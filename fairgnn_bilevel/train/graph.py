@@ -12,7 +12,7 @@ from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Strategy, TrainBatch
 
-__all__ = ['GraphTask', 'validate_graph', 'encodes_rows', 'FAIRNESS_ROWS']
+__all__ = ['GraphTask', 'validate_graph', 'encodes_rows', 'graph_step_size', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
@@ -84,6 +84,13 @@ def validate_graph(data: Data) -> None:
                     evaluated=name != 'train_mask')
 
 
+def graph_step_size(data: Data, hidden: int) -> float:
+    """Multiply-adds of one full-graph forward of a ``hidden``-wide GNN layer pair: the
+    size that :func:`~fairgnn_bilevel.train.threads.choose_threads` reads."""
+    return float(data.num_nodes * (data.num_features + hidden) * hidden
+                 + data.edge_index.size(1) * hidden)
+
+
 def encodes_rows(model: Module) -> bool:
     """Whether a step's rows are ``model``'s representation (a BilevelModel's graph
     encoder) rather than its raw input (any other module)."""
@@ -127,9 +134,7 @@ class GraphTask:
             self.fair = torch.searchsorted(self.train_rows, fair)
             self.train_groups = groups[fair]
         self.train_labels = data.y[labelled].float()
-        hidden = getattr(model, 'hidden_channels', 64)
-        self.step_size = float(data.num_nodes * (data.num_features + hidden) * hidden
-                               + data.edge_index.size(1) * hidden)
+        self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64))
         self.encodes_rows = encodes_rows(model)
         if self.encodes_rows:
             self.prepared = model.encoder.prepare(data.x, data.edge_index)

@@ -8,11 +8,13 @@ from torch_geometric.data import Data
 
 from ..nn.group_estimator import GroupEstimator
 
-__all__ = ['estimate_groups']
+__all__ = ['estimate_groups', 'ESTIMATOR_HIDDEN']
+
+ESTIMATOR_HIDDEN = 128  # FairGNN's estimator width
 
 
 def estimate_groups(data: Data, known: Tensor, *, epochs: int = 800, lr: float = 1e-3,
-                    weight_decay: float = 1e-5, hidden: int = 128,
+                    weight_decay: float = 1e-5, hidden: int = ESTIMATOR_HIDDEN,
                     dropout: float = 0.5) -> Tensor:
     """Train FairGNN's estimator on the groups of the ``known`` nodes only and return,
     for every node, the estimated probability of group 1, with the ``known`` nodes set to
