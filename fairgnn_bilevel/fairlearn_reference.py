@@ -14,9 +14,16 @@ from .metrics import binary_report
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
-__all__ = ['exponentiated_gradient_runs', 'DEFAULT_BOUNDS']
+__all__ = ['exponentiated_gradient_runs', 'check_bounds', 'DEFAULT_BOUNDS']
 
 DEFAULT_BOUNDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+
+def check_bounds(bounds: Sequence[float]) -> None:
+    """Raise ``ValueError`` unless every demographic-parity bound is > 0."""
+    bad = [b for b in bounds if not b > 0]
+    if bad:
+        raise ValueError(f'--bounds: difference bounds must be > 0, got {bad[0]:g}')
 
 
 def exponentiated_gradient_runs(data: 'TabularData', bounds: Sequence[float] = DEFAULT_BOUNDS,
@@ -27,12 +34,11 @@ def exponentiated_gradient_runs(data: 'TabularData', bounds: Sequence[float] = D
     deterministic); the seed drives the randomized classifier's hard predictions, which
     are what its ACC, ΔDP and ΔEO measure.  AUC ranks its predicted probabilities.
     """
+    check_bounds(bounds)
     from fairlearn.reductions import DemographicParity, ExponentiatedGradient
     from sklearn.linear_model import LogisticRegression
     runs = []
     for bound in bounds:
-        if not bound > 0:
-            raise ValueError(f'difference bounds must be > 0, got {bound}')
         reduction = ExponentiatedGradient(LogisticRegression(max_iter=1000),
                                           DemographicParity(difference_bound=bound))
         reduction.fit(data.X['train'], data.y['train'], sensitive_features=data.sens['train'])

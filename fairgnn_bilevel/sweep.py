@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from .config import Config, ConfigError
 from .experiment import check_seeds, load_data, run_seeds
-from .fairlearn_reference import DEFAULT_BOUNDS, exponentiated_gradient_runs
+from .fairlearn_reference import DEFAULT_BOUNDS, check_bounds, exponentiated_gradient_runs
 from .metrics import METRICS
 from .plot import hypervolume, plot_fronts, tradeoff_front
 from .report import write_json
@@ -53,6 +53,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
     summary, with the names of the files ``written``.
     """
     check_seeds(seeds)
+    check_bounds(bounds or ())
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
         ('lagrangian', 'lam', lam) for lam in lams]
     configs = [resolve_config(config, method, **{f'train.{key}': weight})

@@ -223,6 +223,8 @@ CASES = [
                             '--out', '{tmp}/out'), '--seeds must be >= 1, got 0'),
     ('sweep --eta<0', cli('sweep', '--config', SYNTHETIC, '--eta', '10', '-1', '--out',
                           '{tmp}/out'), 'train.eta: must be >= 0, got -1'),
+    ('sweep --bounds 0', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--bounds', '0.01',
+                             '0', '--out', '{tmp}/o'), '--bounds: difference bounds must be > 0'),
     ('sweep --lam<0', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--lam', '-2',
                           '--out', '{tmp}/out'), 'train.lam: must be >= 0, got -2'),
     ('sweep out is a file', cli('sweep', '--config', SYNTHETIC, '--eta', '1', '--out',
