@@ -114,16 +114,12 @@ def _sweep(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
     config = load_config(args.config, overrides)
     out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'
-    seeds = args.seeds
-    if seeds is None:
-        from .experiment import default_seeds, load_data
-        seeds = default_seeds(load_data(config))
-    summary = run_sweep(config, args.eta, args.lam or args.eta, seeds, out,
+    summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
                         progress=not args.no_progress, overwrite=args.overwrite,
                         bounds=None if args.no_fairlearn else args.bounds)
     reference = summary['reference_point']
-    print(f'Pareto-front hypervolume per seed, mean [95 % interval] over {seeds} seed(s) '
-          f'(reference ΔDP {reference[0]:.4f}, ACC {reference[1]:.4f}; larger is better):')
+    print(f'Pareto-front hypervolume per seed, mean [95 % interval] over {summary["seeds"]} '
+          f'seed(s) (reference ΔDP {reference[0]:.4f}, ACC {reference[1]:.4f}; larger is better):')
     for method, volume in summary['hypervolume'].items():
         print(f'  {method}: {volume["mean"]:.5f} [{volume["low"]:.5f}, {volume["high"]:.5f}]')
     for line in summary['paired']:

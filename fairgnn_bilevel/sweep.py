@@ -11,7 +11,7 @@ import numpy as np
 from torch_geometric.data import Data
 
 from .config import Config, ConfigError
-from .experiment import check_seeds, load_data, run_seeds
+from .experiment import check_seeds, default_seeds, load_data, run_seeds
 from .fairlearn_reference import DEFAULT_BOUNDS, check_bounds, exponentiated_gradient_runs
 from .metrics import METRICS
 from .plot import hypervolume, plot_fronts, tradeoff_front
@@ -38,11 +38,13 @@ def seed_hypervolumes(runs: Sequence[dict]) -> Tuple[Dict[str, Dict[int, float]]
              for method, by_seed in points.items()}, reference)
 
 
-def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seeds: int,
+def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
+              seeds: Optional[int],
               out: Path, *, progress: bool = True, overwrite: bool = False,
               bounds: Optional[Sequence[float]] = DEFAULT_BOUNDS,
               log: Callable[[str], None] = print) -> dict:
-    """Train bilevel at each η and lagrangian at each λ (``seeds`` runs each); on a table,
+    """Train bilevel at each η and lagrangian at each λ (``seeds`` runs each; ``None``:
+    :func:`~fairgnn_bilevel.experiment.default_seeds` of the data); on a table,
     also fit fairlearn's ExponentiatedGradient at each demographic-parity ``bounds`` (when
     fairlearn is installed; ``None`` skips it).
 
@@ -52,7 +54,8 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
     method's Pareto front; only with matplotlib, the ``plots`` extra) and returns the
     summary, with the names of the files ``written``.
     """
-    check_seeds(seeds)
+    if seeds is not None:
+        check_seeds(seeds)
     check_bounds(bounds or ())
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
         ('lagrangian', 'lam', lam) for lam in lams]
@@ -61,6 +64,8 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
     if out.exists() and not out.is_dir():
         raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
     data = load_data(config)
+    if seeds is None:
+        seeds = default_seeds(data)
     groups: List[Tuple[str, str, float, List[dict]]] = []
     for (method, key, weight), cfg in zip(settings, configs):
         runs = run_seeds(cfg, seeds, out / f'{method}-{key}{weight:g}', progress=progress,
@@ -101,7 +106,8 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float], seed
                                   paired_difference(per_seed['bilevel'], per_seed[other]),
                                   scale=1.0, digits=5)
               for other in per_seed if other != 'bilevel' and 'bilevel' in per_seed]
-    summary = {'dataset': config.data.name, 'points': points, 'reference_point': reference,
+    summary = {'dataset': config.data.name, 'seeds': seeds, 'points': points,
+               'reference_point': reference,
                'fronts': {m: tradeoff_front([(x, y) for x, y, _ in s]) for m, s in series.items()},
                'hypervolume': volumes, 'paired': paired}
     write_json(out / 'sweep.json', summary)
