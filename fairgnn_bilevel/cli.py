@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .experiment import run_seeds
+    from .experiment import load_data, run_seeds
+    from .train.distributed import init_from_environment, launched_by_torchrun
     overrides = list(args.overrides)
     if args.method:
         overrides.append(f'train.method={args.method}')
@@ -81,8 +82,21 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f'data.root={args.root}')
     config = load_config(args.config, overrides)
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
-    runs = run_seeds(config, args.seeds, out, progress=not args.no_progress,
-                     overwrite=args.overwrite)
+    rank, data = 0, None
+    if launched_by_torchrun():  # one of several processes: rank 0 writes and reports
+        import torch.distributed as dist
+        init_from_environment(config.train.device)
+        rank = dist.get_rank()
+        if rank != 0:
+            dist.barrier()  # rank 0 processes the raw files first, then the others read
+        data = load_data(config)
+        if rank == 0:
+            dist.barrier()
+    runs = run_seeds(config, args.seeds, out, progress=not args.no_progress and rank == 0,
+                     overwrite=args.overwrite, data=data, write=rank == 0,
+                     log=print if rank == 0 else (lambda line: None))
+    if rank != 0:
+        return 0
     print(f'{config.data.name}: test metrics (%), mean ± std over {args.seeds} seed(s); '
           f'selection: {runs[0]["selection"]}')
     if runs[0].get('val_is_test'):
@@ -134,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = {'train': _train, 'reproduce': _reproduce, 'sweep': _sweep}[args.command]
     try:
         return command(args)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, FileNotFoundError, ValueError, ImportError) as error:
         print(f'fairgnn-bilevel: error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ Choices (methods, rules, splits, encoders, fairness losses) come from their regi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Dict, Iterable, Literal, Optional, Union
+from typing import Annotated, Any, Dict, Iterable, List, Literal, Optional, Union
 
 import yaml
 from graph_data.splits import SPLITS
@@ -23,7 +23,7 @@ from .train.strategies import DEFAULTS, METHODS, STRATEGIES
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionRule', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
-           'check_applies']
+           'check_applies', 'minibatch']
 
 
 class ConfigError(ValueError):
@@ -103,10 +103,21 @@ class TrainConfig(_Section):
     sens_number: Optional[Int] = Field(None, ge=1)  # fairgnn: the dataset's, else 200
     eval_every: Int = Field(1, ge=1)
     fairness_warmup: Int = Field(0, ge=0)
-    batch_size: Optional[Int] = Field(None, ge=1)  # tables: 100 (graphs train on the full graph)
+    # tables: 100; graphs train on the full graph unless batch_size or num_neighbors is set
+    batch_size: Optional[Int] = Field(None, ge=1)
+    # graphs: neighbours sampled per layer for mini-batches (-1: all); default all
+    num_neighbors: Optional[List[Int]] = None
     seed: Int = Field(0, ge=0)
     device: Str = 'cpu'
     threads: Union[Int, Str] = 'auto'              # torch intra-op threads (train/threads.py)
+
+    @field_validator('num_neighbors')
+    @classmethod
+    def _counts(cls, value: Optional[List[int]]) -> Optional[List[int]]:
+        if value is not None and (not value or any(k == 0 or k < -1 for k in value)):
+            raise ValueError('must be a list with one count per GNN layer, each >= 1 or -1 '
+                             '(every neighbour)')
+        return value
 
     @field_validator('threads')
     @classmethod
@@ -128,8 +139,8 @@ class Config(_Section):
 
 # Keys that only one kind of data uses; set for the other kind, they are an error.
 GRAPH_ONLY = ('data.split', 'data.sens_in_features', 'model.encoder', 'model.heads',
-              'train.fairness_rows', 'train.sens_number')
-TABLE_ONLY = ('data.sensitive', 'data.val_fraction', 'train.batch_size')
+              'train.fairness_rows', 'train.sens_number', 'train.num_neighbors')
+TABLE_ONLY = ('data.sensitive', 'data.val_fraction')
 
 
 def check_applies(config: Config, kind: str) -> None:
@@ -156,6 +167,19 @@ def check_applies(config: Config, kind: str) -> None:
                           f'{config.model.num_layers}')
     if config.model.heads is not None and (config.model.encoder or 'gcn') != 'gat':
         raise ConfigError("model.heads applies to model.encoder=gat only; remove it")
+    if kind == 'graph' and minibatch(config):
+        t = config.train
+        if t.num_neighbors is not None and len(t.num_neighbors) != config.model.num_layers:
+            raise ConfigError(f'train.num_neighbors has {len(t.num_neighbors)} entries for '
+                              f'{config.model.num_layers} GNN layers; give one count per layer')
+        if t.fairness_rows == 'known':
+            raise ConfigError('train.fairness_rows=known applies to full-graph training; '
+                              'remove train.batch_size and train.num_neighbors, or use train')
+
+
+def minibatch(config: Config) -> bool:
+    """Whether a graph trains on sampled mini-batches rather than the full graph."""
+    return config.train.batch_size is not None or config.train.num_neighbors is not None
 
 
 _SECTIONS = {name: field.annotation for name, field in Config.model_fields.items()}

@@ -108,10 +108,12 @@ def check_seeds(seeds: int) -> None:
 
 def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
               progress: Optional[bool] = True, data: Optional[Data] = None,
-              overwrite: bool = False, log: Callable[[str], None] = print) -> List[dict]:
+              overwrite: bool = False, log: Callable[[str], None] = print,
+              write: bool = True) -> List[dict]:
     """Train ``seeds`` runs (seeds ``train.seed``, ``+1``, …) and return their records.
 
-    Records are written to ``out/results.json`` after every run; runs of the same config
+    Records are written to ``out/results.json`` after every run (unless ``write`` is false:
+    the other ranks of a multi-process run read the file, rank 0 writes it); runs of the same config
     and seed already there are reused (and ``log`` says which), so an interrupted job
     resumes where it stopped.  A results file of another config is refused unless
     ``overwrite``; every check runs before any training.
@@ -144,7 +146,7 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
             'fairness_rows': config.train.fairness_rows or 'train', 'config_hash': digest,
             'config': config.to_dict(),
         })
-        if out is not None:
+        if out is not None and write:
             finished = {r['seed'] for r in runs}
             kept = [r for r in existing if r['seed'] not in finished]
             write_json(out / 'results.json', kept + runs)

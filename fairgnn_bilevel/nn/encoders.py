@@ -3,6 +3,8 @@
 ``prepare(x, edge_index)`` holds the work that depends on the data only (normalisation,
 propagated inputs); ``encode(prepared, rows)`` returns hidden rows for the given nodes
 (all nodes when ``rows`` is ``None``).  Training calls ``prepare`` once per graph.
+Mini-batch training prepares each sampled subgraph with ``prepare_subgraph`` and evaluates
+with ``prepare_inference`` and ``inference``, which may trade speed for memory.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from torch.nn import Module, ModuleList
 from torch_geometric.nn import Linear
 from torch_geometric.nn.resolver import activation_resolver
 
-from .propagation import normalized_adjacency, restrict_rows, spmm
+from .propagation import adjacency, normalized_adjacency, restrict_rows, spmm
 
 __all__ = ['GraphEncoder', 'GCNEncoder', 'GATEncoder', 'PyGEncoder', 'ENCODERS']
 
@@ -33,6 +35,22 @@ class GraphEncoder(Module):
 
     def encode(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
+
+    def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Any:
+        """Prepare a sampled subgraph.  ``edge_index`` holds one self-loop per node and
+        ``edge_weight`` the full graph's normalised adjacency values for its edges (see
+        :class:`~fairgnn_bilevel.train.minibatch.MiniBatchGraphTask`); encoders that
+        normalise over the neighbours they are given (attention) need only ``edge_index``."""
+        return self.prepare(x, edge_index)
+
+    def prepare_inference(self, x: Tensor, edge_index: Tensor) -> Any:
+        """What :meth:`inference` needs of the full graph (default: :meth:`prepare`)."""
+        return self.prepare(x, edge_index)
+
+    def inference(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
+        """The full-graph output's ``rows`` without gradients (default: :meth:`encode`)."""
+        with torch.no_grad():
+            return self.encode(prepared, rows)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return self.encode(self.prepare(x, edge_index))
@@ -129,6 +147,36 @@ class GCNEncoder(GraphEncoder):
     def prepare(self, x: Tensor, edge_index: Tensor) -> PreparedGCN:
         adj = normalized_adjacency(edge_index, x.size(0), dtype=x.dtype)
         return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
+
+    def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor
+                         ) -> PreparedGCN:
+        adj = adjacency(edge_index, edge_weight.to(x.dtype), x.size(0))
+        return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
+
+    def prepare_inference(self, x: Tensor, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        return normalized_adjacency(edge_index, x.size(0), dtype=x.dtype), x
+
+    @torch.no_grad()
+    def inference(self, prepared: Tuple[Tensor, Tensor], rows: Optional[Tensor] = None,
+                  chunk_size: int = 65536) -> Tensor:
+        r"""Layer by layer over chunks of rows: memory of two ``[|V|, hidden]`` tensors
+        besides the inputs, never :math:`\hat{A}X` or the activations of a whole
+        forward; the same arithmetic, in the same order, as :meth:`encode`."""
+        adj, h = prepared
+        every = torch.arange(adj.size(0), device=h.device)
+        for layer in range(self.num_layers):
+            targets = rows if rows is not None and layer == self.num_layers - 1 else every
+            inputs = h if layer == 0 else self.lins[layer](h)  # Â(HW), as encode does
+            out = inputs.new_empty(len(targets), self.out_channels)
+            for start in range(0, len(targets), chunk_size):
+                chunk = targets[start:start + chunk_size]
+                sub, cols = restrict_rows(adj, chunk)
+                z = spmm(sub, inputs if cols is None else inputs[cols])
+                out[start:start + len(chunk)] = self._finish(
+                    self.lins[0](z) if layer == 0 else z, layer)
+            del inputs
+            h = out
+        return h
 
     def _finish(self, h: Tensor, layer: int) -> Tensor:
         h = self.act(h.add_(self.biases[layer]))  # in place: matmul outputs are not saved

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-__all__ = ['normalized_adjacency', 'restrict_rows', 'spmm']
+__all__ = ['adjacency', 'normalized_adjacency', 'restrict_rows', 'spmm']
 
 
 def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> Tensor:
@@ -25,6 +25,12 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> Ten
         return coo.to_sparse_csr()
 
 
+def adjacency(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """The sparse CSR matrix with ``edge_weight`` at ``[target, source]`` of each edge
+    (duplicate edges summed): aggregation with weights the caller has normalised."""
+    return _csr(edge_index[1], edge_index[0], edge_weight, (num_nodes, num_nodes))
+
+
 def normalized_adjacency(edge_index: Tensor, num_nodes: int,
                          dtype: torch.dtype = torch.float32) -> Tensor:
     r""":math:`\hat{A} = \hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}` as a sparse CSR matrix.
@@ -33,7 +39,7 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int,
     ``source_to_target`` flow: ``edge_index[1]`` receives from ``edge_index[0]``).
     """
     index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
-    return _csr(index[1], index[0], weight, (num_nodes, num_nodes))
+    return adjacency(index, weight, num_nodes)
 
 
 def restrict_rows(adj: Tensor, rows: Tensor,

@@ -7,6 +7,7 @@ a new task type is added); the config's method picks the strategy.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import time
 import warnings
@@ -18,21 +19,25 @@ from torch.nn import Module
 from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
-from ..config import Config, ConfigError, check_applies, from_dict, set_key
+from ..config import Config, ConfigError, check_applies, from_dict, minibatch, set_key
 from ..nn import FairBiNNGNN, FairBiNNMLP
+from .distributed import Shard, local_world_size
 from .graph import GraphTask, encodes_rows, graph_step_size, validate_graph
 from .group_estimate import ESTIMATOR_HIDDEN, estimate_groups
 from .loop import Task, run_epochs, seed_everything
 from .selection import predicts_one_class
 from .strategies import DEFAULTS, STRATEGIES, make_strategy
 from .table import DEFAULT_BATCH_SIZE, TabularTask
-from .threads import choose_threads, torch_threads
+from .threads import available_cores, choose_threads, torch_threads
 
 if TYPE_CHECKING:
     from ..tabular.datasets import TabularData
 
 __all__ = ['FitResult', 'resolve_config', 'build_model', 'estimated_groups', 'make_task',
-           'train', 'show_progress']
+           'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
+
+# Seed nodes per mini-batch step when only train.num_neighbors asks for mini-batches.
+DEFAULT_GRAPH_BATCH_SIZE = 1024
 
 
 @dataclass
@@ -90,8 +95,9 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
 
 
 def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
-              device: torch.device) -> Task:
-    """The task that trains ``model`` on ``data``: full-graph steps or table mini-batches."""
+              device: torch.device, shard: Optional[Shard] = None) -> Task:
+    """The task that trains ``model`` on ``data``: full-graph steps, sampled subgraphs of a
+    graph (:func:`~fairgnn_bilevel.config.minibatch`), or table mini-batches."""
     if isinstance(data, Data):
         data = data.to(device)
         strategy = STRATEGIES[config.train.method]
@@ -100,16 +106,45 @@ def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
                              f'representation, and {type(model).__name__} does not expose one; '
                              'use a BilevelModel (e.g. FairBiNNGNN) with a graph encoder')
         groups = estimated_groups(data, config) if strategy.estimates_groups else None
+        if minibatch(config):
+            from .minibatch import MiniBatchGraphTask
+            t = config.train
+            return MiniBatchGraphTask(
+                model, data, batch_size=t.batch_size or DEFAULT_GRAPH_BATCH_SIZE,
+                num_neighbors=t.num_neighbors or [-1] * config.model.num_layers,
+                seed=t.seed, groups=groups, shard=shard)
         return GraphTask(model, data, fairness_rows=config.train.fairness_rows or 'train',
                          groups=groups)
     return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
                        seed=config.train.seed, device=device)
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, shard: Shard) -> torch.device:
     if name.startswith('cuda') and not torch.cuda.is_available():
         raise ConfigError(f'train.device={name!r} but CUDA is not available; use device=cpu')
-    return torch.device(name)
+    device = torch.device(name)
+    if shard.distributed and device.type == 'cuda' and device.index is None:
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', shard.rank)))
+    return device
+
+
+def _check_distributed(config: Config, graph: bool, shard: Shard) -> None:
+    if not shard.distributed:
+        return
+    if not (graph and minibatch(config)):
+        raise ConfigError(f'training in {shard.world_size} processes shares the seed nodes '
+                          'of graph mini-batches; set train.batch_size (and '
+                          'train.num_neighbors), or run one process')
+    if STRATEGIES[config.train.method].estimates_groups:
+        raise ConfigError(f'train.method={config.train.method} trains in one process; use '
+                          'bilevel, bilevel_first_order, lagrangian, reference or vanilla')
+
+
+def _threads(setting: Union[int, str], step_size: float, shard: Shard) -> int:
+    # the processes on one machine share its cores
+    if shard.distributed and setting == 'auto':
+        return max(1, available_cores() // local_world_size())
+    return choose_threads(setting, step_size)
 
 
 def show_progress(progress: Optional[bool]) -> bool:
@@ -127,8 +162,10 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     """
     graph = isinstance(data, Data)
     check_applies(config, 'graph' if graph else 'table')
+    shard = Shard()
+    _check_distributed(config, graph, shard)
     validate_graph(data) if graph else data.validate()
-    device = _device(config.train.device)
+    device = _device(config.train.device, shard)
     seed_everything(config.train.seed)
     # the network computes in the features' precision (float32 for tables)
     dtype = data.x.dtype if graph else torch.float32
@@ -138,14 +175,17 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
         raise ValueError(f'the model has {", ".join(map(str, sorted(wrong, key=str)))} '
                          f'parameters but the features are {dtype}; convert one to the other '
                          '(model.to(dtype) or data.x.to(dtype))')
-    task = make_task(model.to(device), data, config, device)
+    model = model.to(device)
+    shard.broadcast(model)  # every rank starts from rank 0's parameters
+    task = make_task(model, data, config, device, shard)
     t = config.train
     strategy = make_strategy(t.method, task.model, **{k: getattr(t, k) for k in DEFAULTS})
     start = time.perf_counter()
-    with torch_threads(choose_threads(t.threads, task.step_size)) as threads:
+    with torch_threads(_threads(t.threads, task.step_size, shard)) as threads:
         loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
                           eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
-                          progress=show_progress(progress), desc=f'{t.method} seed {t.seed}')
+                          progress=show_progress(progress) and shard.rank == 0,
+                          desc=f'{t.method} seed {t.seed}')
         test = task.evaluate('test')
     notes = []
     if predicts_one_class(loop.val):

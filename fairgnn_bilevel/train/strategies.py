@@ -20,6 +20,7 @@ from torch.nn import Linear, Module, Parameter
 
 from ..losses import covariance_loss, fairness_loss
 from ..nn.fairness_block import follower_parameters, leader_parameters
+from .distributed import Shard
 
 __all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
            'UnrolledBilevel', 'Reference', 'FairGNN', 'STRATEGIES', 'METHODS', 'DEFAULTS',
@@ -48,6 +49,10 @@ class TrainBatch:
             :class:`FairGNN`, estimated probabilities of group 1).
         labelled, fair: row indices into ``hidden``; ``None`` means every row.  They
             differ when the fairness loss also looks at unlabelled nodes of known group.
+        shard: this process's part in a data-parallel step (``None``: one process).  The
+            losses are then this rank's shares of the union batch's losses (see
+            :mod:`~fairgnn_bilevel.train.distributed`), which need ``num_labelled`` (the
+            union batch's labelled rows) and ``num_groups`` (groups are ``0 .. g - 1``).
     """
 
     hidden: Tensor
@@ -55,6 +60,9 @@ class TrainBatch:
     groups: Tensor
     labelled: Optional[Tensor] = None
     fair: Optional[Tensor] = None
+    shard: Optional[Shard] = None
+    num_labelled: Optional[int] = None
+    num_groups: Optional[int] = None
 
     def fair_rows(self, values: Tensor) -> Tensor:
         """The rows of ``values`` (aligned with ``hidden``) that the fairness terms see."""
@@ -62,7 +70,11 @@ class TrainBatch:
 
     def task_loss(self, logits: Tensor) -> Tensor:
         """The task loss f on the labelled rows."""
-        return task_loss(_rows(logits, self.labelled), self.labels)
+        logits = _rows(logits, self.labelled)
+        if self.shard is None:
+            return task_loss(logits, self.labels)
+        return F.binary_cross_entropy_with_logits(
+            logits, self.labels.to(logits.dtype), reduction='sum') / self.num_labelled
 
     def fairness_loss(self, name: str, logits: Tensor) -> Tensor:
         """The fairness loss ``name`` on the fairness rows (``'eo'`` needs them labelled)."""
@@ -70,7 +82,21 @@ class TrainBatch:
             raise ValueError(f'the {name!r} fairness loss needs labels, and the fairness rows '
                              "include unlabelled nodes; use fairness 'dp' or fairness_rows "
                              "'train'")
-        return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels)
+        if self.shard is None:
+            return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels)
+        return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels,
+                             reduce=self.shard.sum,
+                             num_groups=self.num_groups) / self.shard.world_size
+
+    def across_ranks(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over the ranks of a data-parallel step, differentiably."""
+        return tensor if self.shard is None else self.shard.sum(tensor)
+
+    def apply(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()`` on the gradients of the union batch (summed over ranks)."""
+        if self.shard is not None:
+            self.shard.sum_grads(p for group in optimizer.param_groups for p in group['params'])
+        optimizer.step()
 
 
 Encode = Callable[[], TrainBatch]
@@ -125,7 +151,7 @@ class Vanilla(Strategy):
         terms = self._terms(decode(batch.hidden), batch, fairness_scale)
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()
-        self.optimizer.step()
+        batch.apply(self.optimizer)
         return {name: float(value.detach()) for name, value in terms.items()}
 
 
@@ -172,9 +198,10 @@ class _Bilevel(Strategy):
 
     def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        phi, f, leader_grads = self._play(encode(), decode, fairness_scale)
+        batch = encode()
+        phi, f, leader_grads = self._play(batch, decode, fairness_scale)
         _set_grads(self.leader, leader_grads)
-        self.leader_optimizer.step()
+        batch.apply(self.leader_optimizer)
         return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
 
 
@@ -197,7 +224,7 @@ class FirstOrderBilevel(_Bilevel):
         for _ in range(self.follower_steps):
             phi = self._phi(decode(hidden), batch, scale)
             _set_grads(self.follower, torch.autograd.grad(phi, self.follower))
-            self.follower_optimizer.step()
+            batch.apply(self.follower_optimizer)
         f = batch.task_loss(decode(batch.hidden))
         return phi, f, torch.autograd.grad(f, self.leader, allow_unused=True)
 
@@ -241,7 +268,10 @@ class UnrolledBilevel(_Bilevel):
         for _ in range(self.follower_steps):
             phi = self._phi(self._decode_with(theta, decode, batch.hidden), batch, scale)
             grads = torch.autograd.grad(phi, theta, create_graph=True)
-            theta = [t - self.follower_step * g for t, g in zip(theta, grads)]
+            # every rank's follower takes the union batch's step, and the leader's
+            # gradient flows back through every rank's part of it
+            theta = [t - self.follower_step * batch.across_ranks(g)
+                     for t, g in zip(theta, grads)]
         f = batch.task_loss(self._decode_with(theta, decode, batch.hidden))
         leader_grads = torch.autograd.grad(f, self.leader, allow_unused=True)
         with torch.no_grad():
@@ -277,10 +307,10 @@ class Reference(Strategy):
         phi = fairness_scale * self.eta * batch.fairness_loss(
             self.fairness, torch.sigmoid(decode(batch.hidden)))
         phi.backward(retain_graph=True)   # fills leader *and* follower gradients
-        self.follower_optimizer.step()
+        batch.apply(self.follower_optimizer)
         f = batch.task_loss(decode(batch.hidden))
         f.backward()                      # accumulates onto the fairness gradients
-        self.leader_optimizer.step()
+        batch.apply(self.leader_optimizer)
         return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
 
 

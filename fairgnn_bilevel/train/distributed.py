@@ -1,0 +1,112 @@
+"""Data parallelism on torch.distributed: what one process of a data-parallel step needs.
+
+Every rank holds the whole model and a shard of each step's batch.  A strategy's losses
+are written as *shares*: each rank computes a scalar whose sum over ranks is the loss of
+the union batch (the task loss as the rank's sum over the global count; the fairness loss,
+whose group means are all-reduced, divided by the number of ranks).  Cross-rank
+dependencies go through :meth:`Shard.sum`, an all-reduce whose backward is again an
+all-reduce (its adjoint), so autograd on each rank yields that rank's part of the global
+gradient at any order, the unrolled follower step's second-order terms included; summing
+the parameter gradients over ranks (:meth:`Shard.sum_grads`) then gives the gradient of
+the union batch exactly.  DistributedDataParallel is not used: its hooks do not fire for
+``torch.autograd.grad``, which the bilevel strategies use.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Optional
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.nn import Module, Parameter
+
+__all__ = ['Shard', 'init_from_environment', 'launched_by_torchrun']
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; the backward of a sum is the sum of the ranks' upstream gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return _AllReduceSum.apply(grad.contiguous())  # differentiable: double backward works
+
+
+class Shard:
+    """This process's place in data-parallel training (rank ``rank`` of ``world_size``).
+
+    Outside an initialised process group, or in a group of one, every collective is the
+    identity and the losses reduce to the one-process formulas.
+    """
+
+    def __init__(self) -> None:
+        self.distributed = (dist.is_available() and dist.is_initialized()
+                            and dist.get_world_size() > 1)
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over ranks, differentiably."""
+        return _AllReduceSum.apply(tensor) if self.distributed else tensor
+
+    def total(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over ranks, outside autograd (counts, logged losses)."""
+        if not self.distributed:
+            return tensor
+        out = tensor.detach().clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    def sum_grads(self, params: Iterable[Parameter]) -> None:
+        """Replace each parameter's ``.grad`` by its sum over ranks (one all-reduce).
+
+        Every rank must hold gradients for the same parameters, which holds when the ranks
+        run the same model on batches of the same structure.
+        """
+        if not self.distributed:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+    def broadcast(self, module: Module) -> None:
+        """Give every rank rank 0's parameters and buffers."""
+        if self.distributed:
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, 0)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(rank={self.rank}, world_size={self.world_size})'
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several that ``torchrun`` started."""
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1
+
+
+def init_from_environment(device: str = 'cpu', backend: Optional[str] = None) -> None:
+    """Join the process group that ``torchrun`` describes in the environment
+    (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``): gloo on CPU, nccl on
+    CUDA.  Does nothing when a group is already initialised."""
+    if dist.is_initialized():
+        return
+    if backend is None:
+        backend = 'nccl' if device.startswith('cuda') else 'gloo'
+    dist.init_process_group(backend)
+
+
+def local_world_size() -> int:
+    """Processes on this machine (``torchrun``'s ``LOCAL_WORLD_SIZE``), 1 outside it."""
+    return int(os.environ.get('LOCAL_WORLD_SIZE', '1'))

@@ -1,0 +1,64 @@
+"""Data-parallel training: N gloo processes with shards of a batch == 1 process with all of it."""
+import os
+import subprocess
+import sys
+import json
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tests.conftest import ROOT
+from tests.train.test_minibatch import (METHODS, assert_same_parameters, graph, model_for,
+                                        needs_sampler, train_steps)
+
+BATCH = 24  # seed nodes per step over all processes: several steps per epoch
+
+
+def _steps(method, world_size):
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    task = MiniBatchGraphTask(model_for(data), data, batch_size=BATCH, num_neighbors=[-1, -1],
+                              seed=5)
+    assert task.shard.world_size == world_size
+    return train_steps(task, method, steps=4)  # 4 epochs of 3 steps: 12 steps
+
+
+def _rank(rank, world_size, init_file, out):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    try:
+        results = {method: _steps(method, world_size) for method in METHODS}
+        if rank == 0:
+            torch.save(results, out)
+    finally:
+        dist.destroy_process_group()
+
+
+@needs_sampler
+def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
+    out = tmp_path / 'params.pt'
+    mp.spawn(_rank, args=(2, str(tmp_path / 'init'), str(out)), nprocs=2, join=True)
+    two = torch.load(out)
+    assert int(graph().train_mask.sum()) > 2 * BATCH  # several steps per epoch
+    for method in METHODS:
+        assert_same_parameters(two[method], _steps(method, 1))
+
+
+@needs_sampler
+def test_torchrun_trains_and_rank_zero_writes_the_results(tmp_path):
+    out = tmp_path / 'run'
+    command = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+               '--master_port', '29533', '-m', 'fairgnn_bilevel', 'train',
+               '--config', str(ROOT / 'configs' / 'synthetic.yaml'), '--out', str(out),
+               '--seeds', '1', '--no-progress', '--set', 'train.epochs=2',
+               '--set', 'train.batch_size=128', '--set', 'train.num_neighbors=[5, 5]',
+               '--set', 'data.synthetic.num_nodes=400']
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('test metrics') == 1  # rank 0 alone reports
+    runs = json.loads((out / 'results.json').read_text())
+    assert len(runs) == 1 and 0 <= runs[0]['test']['acc'] <= 1

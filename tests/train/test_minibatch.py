@@ -1,0 +1,181 @@
+"""Mini-batch graph training: sampled subgraphs that reproduce full-graph steps, exact metrics."""
+import copy
+
+import pytest
+import torch
+import torch_geometric.typing as pyg_typing
+
+from fairgnn_bilevel.nn import FairBiNNGNN
+from fairgnn_bilevel.nn.propagation import normalized_adjacency
+from fairgnn_bilevel.train.graph import GraphTask
+from fairgnn_bilevel.train.strategies import make_strategy
+from tests.conftest import tiny_graph
+
+SAMPLER = pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE
+needs_sampler = pytest.mark.skipif(
+    not SAMPLER, reason='neighbour sampling needs torch-sparse or pyg-lib: pip install '
+                        '--no-build-isolation torch-scatter torch-sparse (the README test '
+                        'command installs them)')
+
+METHODS = ('vanilla', 'lagrangian', 'bilevel_first_order', 'bilevel')
+OPTIONS = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-1, eta=50.0, lam=5.0)
+
+
+def graph():
+    # random edges: self-loops and duplicate edges included, as users' graphs may have
+    return tiny_graph(n=120, features=6, dtype=torch.float64, edges_per_node=4.0)
+
+
+def model_for(data, encoder='gcn', seed=0):
+    torch.manual_seed(seed)
+    return FairBiNNGNN(data.num_features, 12, encoder=encoder).double()
+
+
+def train_steps(task, method, steps=10):
+    strategy = make_strategy(method, task.model, **OPTIONS)
+    for _ in range(steps):
+        task.train_epoch(strategy)
+    return task.model.state_dict()
+
+
+def assert_same_parameters(a, b, atol=1e-5):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=atol, rtol=0, msg=name)
+
+
+@needs_sampler
+@pytest.mark.parametrize('method', METHODS)
+def test_full_neighbourhood_single_batch_equals_full_graph_training(method):
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    full = model_for(data)
+    mini = copy.deepcopy(full)
+    expected = train_steps(GraphTask(full, data), method)
+    task = MiniBatchGraphTask(mini, data, batch_size=int(data.train_mask.sum()),
+                              num_neighbors=[-1, -1])
+    got = train_steps(task, method)
+    assert_same_parameters(got, expected)
+    # and the parameters moved: equality is not two untrained copies
+    moved = max(float((a - b).abs().max()) for a, b in zip(
+        got.values(), model_for(data).state_dict().values()))
+    assert moved > 1e-3
+
+
+@needs_sampler
+def test_gat_full_neighbourhood_single_batch_equals_full_graph_training():
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    full = model_for(data, 'gat')
+    mini = copy.deepcopy(full)
+    expected = train_steps(GraphTask(full, data), 'bilevel')
+    got = train_steps(MiniBatchGraphTask(mini, data, batch_size=1000, num_neighbors=[-1, -1]),
+                      'bilevel')
+    assert_same_parameters(got, expected)
+
+
+@needs_sampler
+def test_sampled_subgraph_carries_the_full_graph_weights():
+    """Each sampled edge weighs 1/sqrt(d̂_s d̂_t) · d_t / k_t; each node keeps its self-loop."""
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    model = model_for(data)
+    task = MiniBatchGraphTask(model, data, batch_size=16, num_neighbors=[2, 2])
+    adj = normalized_adjacency(data.edge_index, data.num_nodes, dtype=torch.float64).to_dense()
+    batch = next(iter(task.loader))
+    prepared = task._prepare(batch)
+    sub = prepared.adj.to_dense()
+    node = batch.n_id
+    source, target = batch.edge_index
+    no_loops = data.edge_index[:, data.edge_index[0] != data.edge_index[1]]
+    in_degree = torch.bincount(no_loops[1], minlength=data.num_nodes).double()
+    sampled = torch.bincount(target, minlength=len(node)).double()
+    expected = torch.zeros_like(sub)
+    for s, t in zip(source.tolist(), target.tolist()):  # the loader's edges, one by one
+        u, v = int(node[s]), int(node[t])
+        # the full graph's weight of one edge u -> v, whatever duplicates it has
+        multiplicity = int(((no_loops[0] == u) & (no_loops[1] == v)).sum())
+        expected[t, s] += adj[v, u] / multiplicity * in_degree[v] / sampled[t]
+    expected += torch.diag(adj[node, node])
+    torch.testing.assert_close(sub, expected)
+    assert int(sampled.max()) <= 2  # the fan-out was respected
+
+
+@needs_sampler
+def test_sampled_aggregation_is_unbiased():
+    """With a fan-out below the degrees, the mean over many samples of a seed's
+    aggregated first-layer input approaches the full graph's."""
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = tiny_graph(n=60, features=3, dtype=torch.float64, edges_per_node=6.0)
+    task = MiniBatchGraphTask(model_for(data), data, batch_size=1000, num_neighbors=[3, 3])
+    adj = normalized_adjacency(data.edge_index, data.num_nodes, dtype=torch.float64)
+    seeds = task.seeds
+    full = torch.sparse.mm(adj, data.x)[seeds]
+    total, draws = torch.zeros_like(full), 400
+    torch.manual_seed(0)
+    for _ in range(draws):
+        batch = next(iter(task.loader))
+        order = torch.argsort(batch.n_id[:batch.batch_size])
+        total += task._prepare(batch).propagated_x[:batch.batch_size][order]
+    error = (total / draws - full).abs().max()
+    single = (task._prepare(batch).propagated_x[:batch.batch_size][order] - full).abs().max()
+    assert error < 0.25 * single  # one draw is off; the average of many is close
+
+
+@needs_sampler
+@pytest.mark.parametrize('encoder', ['gcn', 'gat'])
+def test_evaluation_equals_full_graph_evaluation(encoder):
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    model = model_for(data, encoder)
+    train_steps(GraphTask(model, data), 'vanilla', steps=5)  # a model that separates classes
+    full, mini = GraphTask(model, data), MiniBatchGraphTask(model, data, batch_size=8,
+                                                           num_neighbors=[3, 3])
+    for split in ('train', 'val', 'test'):
+        expected, got = full.evaluate(split), mini.evaluate(split)
+        assert got.keys() == expected.keys()
+        for name in expected:
+            assert got[name] == pytest.approx(expected[name], abs=1e-6), (split, name)
+
+
+def test_layerwise_inference_equals_encode_in_small_chunks():
+    data = tiny_graph(n=200, features=5, edges_per_node=3.0)
+    torch.manual_seed(0)
+    encoder = FairBiNNGNN(5, 16, num_layers=3).encoder.eval()
+    rows = torch.tensor([3, 150, 7, 42])
+    expected = encoder.encode(encoder.prepare(data.x, data.edge_index), rows)
+    prepared = encoder.prepare_inference(data.x, data.edge_index)
+    for chunk in (1, 7, 1000):
+        got = encoder.inference(prepared, rows, chunk_size=chunk)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(encoder.inference(prepared, chunk_size=13),
+                               encoder.encode(encoder.prepare(data.x, data.edge_index)),
+                               atol=1e-6, rtol=0)
+
+
+def test_seed_batches_partition_each_step_across_ranks():
+    from fairgnn_bilevel.train.minibatch import SeedBatches
+    ranks = [SeedBatches(23, 8, seed=3, rank=r, world_size=3) for r in range(3)]
+    steps = [list(rank) for rank in ranks]
+    union = ranks[0].global_batches()
+    assert [len(b) for b in union] == [8, 8, 7]
+    for step, batch in enumerate(union):
+        parts = [steps[r][step] for r in range(3)]
+        assert sorted(sum(parts, [])) == sorted(batch.tolist())  # disjoint, covering
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert [list(r) for r in ranks] == steps                       # repeatable
+    ranks[0].set_epoch(1)
+    assert ranks[0].global_batches()[0].tolist() != union[0].tolist()
+    # a last batch smaller than the number of ranks joins the one before
+    assert [len(b) for b in SeedBatches(17, 8, world_size=3).global_batches()] == [8, 9]
+    with pytest.raises(ValueError, match='at least the number of processes'):
+        SeedBatches(10, 2, world_size=3)
+
+
+def test_missing_sampler_names_the_install_command(monkeypatch):
+    import fairgnn_bilevel as fb
+    monkeypatch.setattr(pyg_typing, 'WITH_PYG_LIB', False)
+    monkeypatch.setattr(pyg_typing, 'WITH_TORCH_SPARSE', False)
+    with pytest.raises(ImportError, match='pip install --no-build-isolation torch-scatter '
+                                          'torch-sparse'):
+        fb.fit(tiny_graph(), batch_size=16, epochs=1, progress=False)
