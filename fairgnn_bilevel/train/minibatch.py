@@ -128,8 +128,11 @@ class MiniBatchGraphTask:
         self.num_groups = int(data.sens.max()) + 1
         self.labels = data.y.float()
         n, device = data.num_nodes, data.x.device
-        # GCN's Â has one self-loop per node (gcn_norm keeps no duplicates of it)
-        edge_index = remove_self_loops(data.edge_index.cpu())[0]
+        # GCN's Â has one self-loop per node (gcn_norm keeps no duplicates of it); the
+        # sampler gets the edges without them (a copy only when there are any)
+        edge_index = data.edge_index.cpu()
+        if bool((edge_index[0] == edge_index[1]).any()):
+            edge_index = remove_self_loops(edge_index)[0]
         self.in_degree = degree(edge_index[1], n, dtype=data.x.dtype).to(device)
         self.dinv = (self.in_degree + 1).rsqrt()
         self.schedule = SeedBatches(len(self.seeds), batch_size, seed=seed,
