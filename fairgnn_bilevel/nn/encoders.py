@@ -43,8 +43,11 @@ class GraphEncoder(Module):
         normalise over the neighbours they are given (attention) need only ``edge_index``."""
         return self.prepare(x, edge_index)
 
-    def prepare_inference(self, x: Tensor, edge_index: Tensor) -> Any:
-        """What :meth:`inference` needs of the full graph (default: :meth:`prepare`)."""
+    def prepare_inference(self, x: Tensor, edge_index: Tensor,
+                          normalized: Optional[Tuple[Tensor, Tensor]] = None) -> Any:
+        """What :meth:`inference` needs of the full graph (default: :meth:`prepare`).
+        ``normalized``: the GCN-normalised adjacency if the caller holds it (see
+        :meth:`GCNEncoder.prepare_inference`); other encoders ignore it."""
         return self.prepare(x, edge_index)
 
     def inference(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
@@ -71,7 +74,9 @@ class PreparedGCN:
     """
 
     adj: Tensor
-    propagated_x: Tensor
+    propagated_x: Optional[Tensor]
+    x: Optional[Tensor] = None         # for layer-wise inference (no propagated_x)
+    diagonal: Optional[Tensor] = None  # Â's diagonal when ``adj`` holds only the rest
     max_plans: int = 8
     plans: 'OrderedDict[Tuple[int, int], Tuple[Tensor, Plan]]' = field(
         default_factory=OrderedDict)
@@ -153,28 +158,37 @@ class GCNEncoder(GraphEncoder):
         adj = adjacency(edge_index, edge_weight.to(x.dtype), x.size(0))
         return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
 
-    def prepare_inference(self, x: Tensor, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
-        return normalized_adjacency(edge_index, x.size(0), dtype=x.dtype), x
+    def prepare_inference(self, x: Tensor, edge_index: Tensor,
+                          normalized: Optional[Tuple[Tensor, Tensor]] = None) -> PreparedGCN:
+        """For :meth:`inference`: :math:`\\hat{A}` without :math:`\\hat{A}X`; ``normalized``
+        may give it as (off-diagonal part as CSR, diagonal), e.g. built on the arrays of
+        a neighbour sampler, so that the graph's edges are not held twice."""
+        if normalized is None:
+            return PreparedGCN(adj=normalized_adjacency(edge_index, x.size(0), dtype=x.dtype),
+                               propagated_x=None, x=x)
+        adj, diagonal = normalized
+        return PreparedGCN(adj=adj, propagated_x=None, x=x, diagonal=diagonal)
 
     @torch.no_grad()
-    def inference(self, prepared: Tuple[Tensor, Tensor], rows: Optional[Tensor] = None,
-                  chunk_size: int = 65536) -> Tensor:
-        r"""Layer by layer over chunks of rows: memory of two ``[|V|, hidden]`` tensors
-        besides the inputs, never :math:`\hat{A}X` or the activations of a whole
-        forward; the same arithmetic, in the same order, as :meth:`encode`."""
-        adj, h = prepared
+    def inference(self, prepared: PreparedGCN, rows: Optional[Tensor] = None,
+                  chunk_size: int = 16384) -> Tensor:
+        r"""The function of :meth:`encode`, layer by layer over chunks of rows, as
+        :math:`\sigma((\hat{A}H)W + b)`: besides the inputs it holds one ``[|V|, hidden]``
+        tensor and a chunk's, never :math:`\hat{A}X` or a whole forward's activations."""
+        if prepared.propagated_x is not None:
+            return self.encode(prepared, rows)
+        adj, h, diagonal = prepared.adj, prepared.x, prepared.diagonal
         every = torch.arange(adj.size(0), device=h.device)
         for layer in range(self.num_layers):
             targets = rows if rows is not None and layer == self.num_layers - 1 else every
-            inputs = h if layer == 0 else self.lins[layer](h)  # Â(HW), as encode does
-            out = inputs.new_empty(len(targets), self.out_channels)
+            out = h.new_empty(len(targets), self.out_channels)
             for start in range(0, len(targets), chunk_size):
                 chunk = targets[start:start + chunk_size]
                 sub, cols = restrict_rows(adj, chunk)
-                z = spmm(sub, inputs if cols is None else inputs[cols])
-                out[start:start + len(chunk)] = self._finish(
-                    self.lins[0](z) if layer == 0 else z, layer)
-            del inputs
+                z = spmm(sub, h if cols is None else h[cols])
+                if diagonal is not None:
+                    z += diagonal[chunk, None] * h[chunk]
+                out[start:start + len(chunk)] = self._finish(self.lins[layer](z), layer)
             h = out
         return h
 

@@ -12,13 +12,14 @@ Instead every sampled edge keeps the full graph's weight
 :math:`1/\\sqrt{\\hat{d}_s \\hat{d}_t}`, scaled by :math:`d_t / k_t` (in-degree over sampled
 in-edges) so that a sampled sum is an unbiased estimate of the full one; with full
 neighbourhoods (``num_neighbors=[-1, ...]``) the seed rows equal the full graph's exactly.
-Evaluation is exact: layer-wise inference over the full graph (``encoder.inference``).
+Evaluation is exact: layer-wise inference over the full graph (``encoder.inference``),
+for GCN on the sampler's own edge arrays.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -148,7 +149,26 @@ class MiniBatchGraphTask:
                            for k in num_neighbors)
         self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64)) * min(
             1.0, batch_size / self.shard.world_size * fanout / n)
-        self.inference_prepared = model.encoder.prepare_inference(data.x, data.edge_index)
+        self.inference_prepared = model.encoder.prepare_inference(
+            data.x, data.edge_index, normalized=self._normalized_adjacency(n))
+
+    def _normalized_adjacency(self, n: int) -> Optional[Tuple[Tensor, Tensor]]:
+        """GCN's :math:`\\hat{A}` for evaluation as (off-diagonal CSR, diagonal), on the
+        sampler's own target-sorted edge arrays: the edges are not held a second time."""
+        sampler = self.loader.node_sampler
+        colptr, source = getattr(sampler, 'colptr', None), getattr(sampler, 'row', None)
+        if not isinstance(colptr, Tensor) or not isinstance(source, Tensor):
+            return None  # another sampler: the encoder normalises the edges itself
+        device = self.dinv.device
+        colptr, source = colptr.to(device), source.to(device)
+        target = torch.repeat_interleave(torch.arange(n, device=device), colptr.diff())
+        weight = self.dinv[source] * self.dinv[target]
+        del target
+        with warnings.catch_warnings():  # "CSR support is in beta": the ops used are stable
+            warnings.simplefilter('ignore', UserWarning)
+            adj = torch.sparse_csr_tensor(colptr, source, weight, (n, n),
+                                          check_invariants=False)
+        return adj, self.dinv.square()
 
     def _prepare(self, batch: Data):
         """The encoder's view of a sampled subgraph, with the full graph's edge weights."""

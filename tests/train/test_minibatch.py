@@ -131,6 +131,8 @@ def test_evaluation_equals_full_graph_evaluation(encoder):
     train_steps(GraphTask(model, data), 'vanilla', steps=5)  # a model that separates classes
     full, mini = GraphTask(model, data), MiniBatchGraphTask(model, data, batch_size=8,
                                                            num_neighbors=[3, 3])
+    if encoder == 'gcn':  # evaluated on the sampler's edge arrays, not a second copy
+        assert mini.inference_prepared.diagonal is not None
     for split in ('train', 'val', 'test'):
         expected, got = full.evaluate(split), mini.evaluate(split)
         assert got.keys() == expected.keys()
