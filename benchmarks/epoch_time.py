@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,7 +138,7 @@ def child(args) -> None:
     rounds = args.reference_epochs if args.variant == 'reference' else args.epochs
     times = [_timed(epoch, number, device) for number in range(args.warmup + rounds)]
     result = {'ms_per_epoch': 1000 * statistics.median(times[args.warmup:]),
-              'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+              'peak_rss_mb': peak_rss_mb()}
     if device.type == 'cuda':
         result['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))

@@ -20,7 +20,7 @@ from torch.nn import Module, ModuleList
 from torch_geometric.nn import Linear
 from torch_geometric.nn.resolver import activation_resolver
 
-from .propagation import adjacency, normalized_adjacency, restrict_rows, spmm
+from .propagation import adjacency, normalized_adjacency, restrict_rows, row_slice, spmm
 
 __all__ = ['GraphEncoder', 'GCNEncoder', 'GATEncoder', 'PyGEncoder', 'ENCODERS']
 
@@ -172,23 +172,33 @@ class GCNEncoder(GraphEncoder):
     @torch.no_grad()
     def inference(self, prepared: PreparedGCN, rows: Optional[Tensor] = None,
                   chunk_size: int = 16384) -> Tensor:
-        r"""The function of :meth:`encode`, layer by layer over chunks of rows, as
-        :math:`\sigma((\hat{A}H)W + b)`: besides the inputs it holds one ``[|V|, hidden]``
-        tensor and a chunk's, never :math:`\hat{A}X` or a whole forward's activations."""
+        r"""The function of :meth:`encode`, layer by layer over chunks of rows, with
+        :math:`\hat{A}` applied to the narrower of :math:`H` and :math:`HW` (sparse
+        products cost more per column than dense ones): besides the inputs it holds at
+        most two ``[|V|, hidden]`` tensors and a chunk's, never :math:`\hat{A}X` or a
+        whole forward's activations."""
         if prepared.propagated_x is not None:
             return self.encode(prepared, rows)
         adj, h, diagonal = prepared.adj, prepared.x, prepared.diagonal
-        every = torch.arange(adj.size(0), device=h.device)
-        for layer in range(self.num_layers):
-            targets = rows if rows is not None and layer == self.num_layers - 1 else every
-            out = h.new_empty(len(targets), self.out_channels)
-            for start in range(0, len(targets), chunk_size):
-                chunk = targets[start:start + chunk_size]
-                sub, cols = restrict_rows(adj, chunk)
-                z = spmm(sub, h if cols is None else h[cols])
+        n = adj.size(0)
+        for layer, lin in enumerate(self.lins):
+            project_first = h.size(1) > self.out_channels
+            inputs = lin(h) if project_first else h
+            last = rows is not None and layer == self.num_layers - 1
+            out = h.new_empty(len(rows) if last else n, self.out_channels)
+            for start in range(0, out.size(0), chunk_size):
+                end = min(start + chunk_size, out.size(0))
+                if last:
+                    chunk = rows[start:end]
+                    sub, cols = restrict_rows(adj, chunk)
+                    z = spmm(sub, inputs if cols is None else inputs[cols])
+                else:  # every row in order: slices of the CSR arrays, no copies
+                    chunk = slice(start, end)
+                    z = spmm(row_slice(adj, start, end), inputs)
                 if diagonal is not None:
-                    z += diagonal[chunk, None] * h[chunk]
-                out[start:start + len(chunk)] = self._finish(self.lins[layer](z), layer)
+                    z += diagonal[chunk, None] * inputs[chunk]
+                out[start:end] = self._finish(z if project_first else lin(z), layer)
+            del inputs
             h = out
         return h
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-__all__ = ['adjacency', 'normalized_adjacency', 'restrict_rows', 'spmm']
+__all__ = ['adjacency', 'normalized_adjacency', 'restrict_rows', 'row_slice', 'spmm']
 
 
 def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int, int]) -> Tensor:
@@ -63,6 +63,17 @@ def restrict_rows(adj: Tensor, rows: Tensor,
     if len(cols) > dense_fraction * adj.size(1):
         return _csr(local_row, col[entries], value[entries], (len(rows), adj.size(1))), None
     return _csr(local_row, local_col, value[entries], (len(rows), len(cols))), cols
+
+
+def row_slice(adj: Tensor, start: int, end: int) -> Tensor:
+    """Rows ``start:end`` of a CSR matrix, every column kept, sharing its storage."""
+    crow = adj.crow_indices()[start:end + 1]
+    first, last = int(crow[0]), int(crow[-1])
+    with warnings.catch_warnings():  # "CSR support is in beta": the ops used here are stable
+        warnings.simplefilter('ignore', UserWarning)
+        return torch.sparse_csr_tensor(crow - first, adj.col_indices()[first:last],
+                                       adj.values()[first:last], (end - start, adj.size(1)),
+                                       check_invariants=False)
 
 
 def spmm(adj: Tensor, x: Tensor) -> Tensor:

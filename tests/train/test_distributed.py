@@ -31,6 +31,11 @@ def _rank(rank, world_size, init_file, out):
                             world_size=world_size)
     try:
         results = {method: _steps(method, world_size) for method in METHODS}
+        try:  # full-graph training cannot be shared: one line, on every rank
+            import fairgnn_bilevel as fb
+            fb.fit(graph(), epochs=1, progress=False)
+        except ValueError as error:
+            results['full_graph_error'] = str(error)
         if rank == 0:
             torch.save(results, out)
     finally:
@@ -45,6 +50,7 @@ def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
     assert int(graph().train_mask.sum()) > 2 * BATCH  # several steps per epoch
     for method in METHODS:
         assert_same_parameters(two[method], _steps(method, 1))
+    assert 'set train.batch_size' in two['full_graph_error']
 
 
 @needs_sampler

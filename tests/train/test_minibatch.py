@@ -181,3 +181,24 @@ def test_missing_sampler_names_the_install_command(monkeypatch):
     with pytest.raises(ImportError, match='pip install --no-build-isolation torch-scatter '
                                           'torch-sparse'):
         fb.fit(tiny_graph(), batch_size=16, epochs=1, progress=False)
+
+
+@needs_sampler
+def test_fit_on_mini_batches_repeats_for_a_seed_and_changes_with_it():
+    import fairgnn_bilevel as fb
+    data = tiny_graph(n=160, features=6, edges_per_node=4.0)
+    runs = [fb.fit(data, epochs=4, batch_size=20, num_neighbors=[3, 2], seed=seed,
+                   progress=False) for seed in (1, 1, 2)]
+    first, again, other = (r.model.state_dict() for r in runs)
+    assert_same_parameters(first, again, atol=0)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+    assert runs[0].test == runs[1].test and 0 <= runs[0].test['acc'] <= 1
+
+
+@needs_sampler
+def test_fairgnn_trains_on_mini_batches_of_estimated_groups():
+    import fairgnn_bilevel as fb
+    data = tiny_graph(n=160, features=6, edges_per_node=4.0)
+    result = fb.fit(data, method='fairgnn', epochs=3, batch_size=32, sens_number=20,
+                    progress=False)
+    assert 0 <= result.test['dp'] <= 1
