@@ -203,7 +203,8 @@ class MiniBatchGraphTask:
             steps += 1
         # each rank's losses are its shares of the union batch's: their sum is the loss
         names = sorted(sums)
-        totals = self.shard.total(torch.tensor([sums[k] for k in names], dtype=torch.float64))
+        totals = self.shard.total(torch.tensor([sums[k] for k in names], dtype=torch.float64,
+                                               device=self.labels.device))  # nccl: on the GPU
         return {name: float(total) / steps for name, total in zip(names, totals)}
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
