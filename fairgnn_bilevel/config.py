@@ -173,7 +173,7 @@ def check_applies(config: Config, kind: str) -> None:
             raise ConfigError(f'train.num_neighbors has {len(t.num_neighbors)} entries for '
                               f'{config.model.num_layers} GNN layers; give one count per layer')
         if t.fairness_rows == 'known':
-            raise ConfigError('train.fairness_rows=known applies to full-graph training; '
+            raise ConfigError('train.fairness_rows=known needs full-graph training; '
                               'remove train.batch_size and train.num_neighbors, or use train')
 
 

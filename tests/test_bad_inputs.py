@@ -192,7 +192,7 @@ CASES = [
      'train.num_neighbors: must be a list with one count per GNN layer'),
     ('known rows in mini-batches',
      train('--set', 'train.batch_size=64', '--set', 'train.fairness_rows=known'),
-     'train.fairness_rows=known applies to full-graph training'),
+     'train.fairness_rows=known needs full-graph training'),
     ('sensitive on a graph', train('--set', 'data.sensitive=sex'),
      "data.sensitive does not apply to dataset 'synthetic'"),
     ('split on synthetic', train('--set', 'data.split=stratified'),

@@ -69,7 +69,10 @@ def test_keyword_overrides_are_written_as_given():
 
 
 @pytest.mark.parametrize('kind,values,message', [
-    ('graph', {'train': {'batch_size': 10}}, 'train.batch_size applies to tables only'),
+    ('table', {'train': {'num_neighbors': [10, 5]}}, 'train.num_neighbors applies to graphs only'),
+    ('graph', {'train': {'num_neighbors': [10]}}, 'train.num_neighbors has 1 entries for 2 GNN'),
+    ('graph', {'train': {'batch_size': 8, 'fairness_rows': 'known'}},
+     'train.fairness_rows=known needs full-graph training'),
     ('graph', {'data': {'val_fraction': 0.3}}, 'data.val_fraction applies to tables only'),
     ('table', {'model': {'encoder': 'gat'}}, 'model.encoder applies to graphs only'),
     ('table', {'data': {'split': 'stratified'}}, 'data.split applies to graphs only'),

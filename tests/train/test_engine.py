@@ -8,6 +8,7 @@ from fairgnn_bilevel.train.engine import build_model, make_task, resolve_config,
 from fairgnn_bilevel.train.graph import GraphTask
 from fairgnn_bilevel.train.table import TabularTask
 from tests.conftest import tiny_graph, toy_table
+from tests.train.test_minibatch import SAMPLER
 
 
 def test_resolve_config_leaves_the_given_mapping_alone():
@@ -27,11 +28,16 @@ def test_the_kind_of_data_picks_model_and_task():
     assert isinstance(make_task(gnn, graph, config, cpu), GraphTask)
     task = make_task(mlp, table, config, cpu)
     assert isinstance(task, TabularTask) and task.batch_size == 100   # the tabular default
+    if SAMPLER:  # a batch size or a fan-out asks a graph for mini-batches
+        from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+        sampled = from_dict({'model': {'num_layers': 1}, 'train': {'num_neighbors': [4]}})
+        task = make_task(gnn, graph, sampled, cpu)
+        assert isinstance(task, MiniBatchGraphTask) and task.schedule.batch_size == 1024
 
 
 def test_train_refuses_keys_of_the_other_kind_before_building_anything():
-    with pytest.raises(ConfigError, match='train.batch_size applies to tables only'):
-        train(tiny_graph(), from_dict({'train': {'batch_size': 8}}))
+    with pytest.raises(ConfigError, match='train.num_neighbors applies to graphs only'):
+        train(toy_table(n=200), from_dict({'train': {'num_neighbors': [3, 3]}}))
     with pytest.raises(ConfigError, match='model.encoder applies to graphs only'):
         train(toy_table(n=200), from_dict({'model': {'encoder': 'gat'}}))
 
