@@ -5,7 +5,7 @@
 For each size a biased stochastic-block-model graph (``graph_data.synthetic.fair_sbm``:
 average degree ``--degree``, ``--features`` columns, groups and labels homophilous) is
 generated once and saved; every configuration then trains in a fresh process of its own,
-so that its peak resident memory (``ru_maxrss``) is its own:
+so that its peak resident memory (``VmHWM``) is its own:
 
 - ``full_bilevel``: full-graph FairBiNN (unrolled bilevel step);
 - ``minibatch_bilevel`` / ``minibatch_vanilla``: NeighborLoader mini-batches
@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,18 +46,6 @@ def generate(nodes: int, args: argparse.Namespace, path: Path) -> dict:
     torch.save(data, path)
     return {'nodes': nodes, 'edges': int(data.edge_index.size(1)),
             'train_nodes': int(data.train_mask.sum())}
-
-
-def _peak_rss_mb() -> float:
-    # VmHWM: this process image's own peak.  ru_maxrss would carry over the peak of the
-    # parent that forked it (here the graph generator), on Linux even across exec.
-    try:
-        for line in Path('/proc/self/status').read_text().splitlines():
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _train(args: argparse.Namespace, run: str) -> dict:
@@ -87,7 +76,7 @@ def _train(args: argparse.Namespace, run: str) -> dict:
     return {'epoch_seconds': times, 'seconds_per_epoch': statistics.median(measured),
             'validation_seconds': statistics.median(evaluations),
             'train_nodes': int(data.train_mask.sum()), 'val_acc': val['acc'],
-            'val_dp': val['dp'], 'peak_rss_mb': _peak_rss_mb()}
+            'val_dp': val['dp'], 'peak_rss_mb': peak_rss_mb()}
 
 
 def _rank(rank: int, args: argparse.Namespace, init: str, out: str) -> None:

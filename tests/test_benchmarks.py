@@ -5,6 +5,7 @@ import sys
 
 from tests.conftest import shared_dataset
 from tests.conftest import ROOT
+from tests.train.test_minibatch import needs_sampler
 
 
 def test_epoch_time_benchmark_runs(tmp_path):
@@ -37,3 +38,22 @@ def test_busy_machine_benchmark_runs(tmp_path):
     assert 'auto' in figures and all(v['idle_s'] > 0 and v['busy_s'] > 0
                                      for v in figures.values())
     assert 'busy/idle' in proc.stdout and 'Adult run is left out' in proc.stdout
+
+
+@needs_sampler
+def test_scale_benchmark_runs(tmp_path):
+    out = tmp_path / 'scale.json'
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/scale.py'), '--nodes', '1500',
+                           '--features', '12', '--degree', '6', '--epochs', '2', '--hidden', '8',
+                           '--batch-size', '32', '--num-neighbors', '4', '3', '--train', '0.2',
+                           '--json', str(out)], check=True, capture_output=True, text=True,
+                          timeout=600)
+    graph = json.loads(out.read_text())['graphs'][0]
+    assert graph['nodes'] == 1500 and graph['train_nodes'] == 300
+    assert set(graph['runs']) == {'full_bilevel', 'minibatch_bilevel', 'minibatch_vanilla',
+                                  'minibatch_bilevel_2proc'}
+    for run in graph['runs'].values():
+        assert 'error' not in run, run
+        assert run['seconds_per_epoch'] > 0 and run['peak_rss_mb'] > 100
+        assert run['seed_nodes_per_second'] == 300 / run['seconds_per_epoch']
+    assert 'seed nodes/s, 2 processes / 1 process' in proc.stdout
