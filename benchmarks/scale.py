@@ -13,9 +13,9 @@ so that its peak resident memory (``VmHWM``) is its own:
 - ``minibatch_bilevel_2proc``: the same on two gloo processes, each with half of every batch.
 
 Every run uses ``--threads`` torch threads per process (default one) and evaluates on the
-validation nodes after every epoch, so its peak memory includes exact evaluation.  ``seconds_per_epoch``
-is the median training epoch after the first (the first, alone, when ``--epochs 1``),
-validation excluded (``validation_seconds``: its median);
+validation nodes after every epoch, so its peak memory includes exact evaluation.
+``seconds_per_epoch`` is the median training epoch after the first (the first, alone, with
+``--epochs 1``), validation excluded (``validation_seconds``: its median);
 ``seed_nodes_per_second`` = training nodes / ``seconds_per_epoch``; for two processes the
 slower rank's epoch counts and ``peak_rss_mb`` is the sum of the ranks' peaks.
 """
