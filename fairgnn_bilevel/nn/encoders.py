@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +44,10 @@ class GraphEncoder(Module):
         return self.prepare(x, edge_index)
 
     def prepare_inference(self, x: Tensor, edge_index: Tensor,
-                          normalized: Optional[Tuple[Tensor, Tensor]] = None) -> Any:
+                          normalized: Optional[Normalized] = None) -> Any:
         """What :meth:`inference` needs of the full graph (default: :meth:`prepare`).
-        ``normalized``: the GCN-normalised adjacency if the caller holds it (see
-        :meth:`GCNEncoder.prepare_inference`); other encoders ignore it."""
+        ``normalized``: builds the GCN-normalised adjacency from arrays the caller holds
+        (see :meth:`GCNEncoder.prepare_inference`); other encoders do not call it."""
         return self.prepare(x, edge_index)
 
     def inference(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
@@ -60,6 +60,8 @@ class GraphEncoder(Module):
 
 
 Plan = List[Tuple[Tensor, Optional[Tensor]]]
+# Builds (Â without its diagonal as CSR, the diagonal), or None when it cannot.
+Normalized = Callable[[], Optional[Tuple[Tensor, Tensor]]]
 
 
 @dataclass
@@ -159,14 +161,16 @@ class GCNEncoder(GraphEncoder):
         return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
 
     def prepare_inference(self, x: Tensor, edge_index: Tensor,
-                          normalized: Optional[Tuple[Tensor, Tensor]] = None) -> PreparedGCN:
-        """For :meth:`inference`: :math:`\\hat{A}` without :math:`\\hat{A}X`; ``normalized``
+                          normalized: Optional[Normalized] = None) -> PreparedGCN:
+        """For :meth:`inference`: :math:`\\hat{A}` without :math:`\\hat{A}X`.  ``normalized()``
         may give it as (off-diagonal part as CSR, diagonal), e.g. built on the arrays of
-        a neighbour sampler, so that the graph's edges are not held twice."""
-        if normalized is None:
+        a neighbour sampler, so that the graph's edges are not held twice; when it is
+        absent or returns ``None``, :math:`\\hat{A}` is built from ``edge_index``."""
+        built = normalized() if normalized is not None else None
+        if built is None:
             return PreparedGCN(adj=normalized_adjacency(edge_index, x.size(0), dtype=x.dtype),
                                propagated_x=None, x=x)
-        adj, diagonal = normalized
+        adj, diagonal = built
         return PreparedGCN(adj=adj, propagated_x=None, x=x, diagonal=diagonal)
 
     @torch.no_grad()

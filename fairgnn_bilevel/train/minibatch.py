@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -150,16 +150,16 @@ class MiniBatchGraphTask:
         self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64)) * min(
             1.0, batch_size / self.shard.world_size * fanout / n)
         self.inference_prepared = model.encoder.prepare_inference(
-            data.x, data.edge_index, normalized=self._normalized_adjacency(n))
+            data.x, data.edge_index, normalized=self._normalized_adjacency)
 
-    def _normalized_adjacency(self, n: int) -> Optional[Tuple[Tensor, Tensor]]:
+    def _normalized_adjacency(self) -> Optional[Tuple[Tensor, Tensor]]:
         """GCN's :math:`\\hat{A}` for evaluation as (off-diagonal CSR, diagonal), on the
         sampler's own target-sorted edge arrays: the edges are not held a second time."""
         sampler = self.loader.node_sampler
         colptr, source = getattr(sampler, 'colptr', None), getattr(sampler, 'row', None)
         if not isinstance(colptr, Tensor) or not isinstance(source, Tensor):
             return None  # another sampler: the encoder normalises the edges itself
-        device = self.dinv.device
+        device, n = self.dinv.device, self.dinv.size(0)
         colptr, source = colptr.to(device), source.to(device)
         target = torch.repeat_interleave(torch.arange(n, device=device), colptr.diff())
         weight = self.dinv[source] * self.dinv[target]
@@ -170,7 +170,7 @@ class MiniBatchGraphTask:
                                           check_invariants=False)
         return adj, self.dinv.square()
 
-    def _prepare(self, batch: Data):
+    def _prepare(self, batch: Data) -> Any:
         """The encoder's view of a sampled subgraph, with the full graph's edge weights."""
         node = batch.n_id.to(self.dinv.device)
         source, target = batch.edge_index.to(node.device)
