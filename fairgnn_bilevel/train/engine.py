@@ -95,9 +95,11 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
 
 
 def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
-              device: torch.device, shard: Optional[Shard] = None) -> Task:
+              device: torch.device, shard: Optional[Shard] = None,
+              progress: bool = False) -> Task:
     """The task that trains ``model`` on ``data``: full-graph steps, sampled subgraphs of a
-    graph (:func:`~fairgnn_bilevel.config.minibatch`), or table mini-batches."""
+    graph (:func:`~fairgnn_bilevel.config.minibatch`; ``progress``: a bar over each
+    epoch's steps), or table mini-batches."""
     if isinstance(data, Data):
         data = data.to(device)
         strategy = STRATEGIES[config.train.method]
@@ -112,7 +114,7 @@ def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
             return MiniBatchGraphTask(
                 model, data, batch_size=t.batch_size or DEFAULT_GRAPH_BATCH_SIZE,
                 num_neighbors=t.num_neighbors or [-1] * config.model.num_layers,
-                seed=t.seed, groups=groups, shard=shard)
+                seed=t.seed, groups=groups, shard=shard, progress=progress)
         return GraphTask(model, data, fairness_rows=config.train.fairness_rows or 'train',
                          groups=groups)
     return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
@@ -177,14 +179,15 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
                          '(model.to(dtype) or data.x.to(dtype))')
     model = model.to(device)
     shard.broadcast(model)  # every rank starts from rank 0's parameters
-    task = make_task(model, data, config, device, shard)
+    progress = show_progress(progress) and shard.rank == 0
+    task = make_task(model, data, config, device, shard, progress)
     t = config.train
     strategy = make_strategy(t.method, task.model, **{k: getattr(t, k) for k in DEFAULTS})
     start = time.perf_counter()
     with torch_threads(_threads(t.threads, task.step_size, shard)) as threads:
         loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
                           eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
-                          progress=show_progress(progress) and shard.rank == 0,
+                          progress=progress,
                           desc=f'{t.method} seed {t.seed}')
         test = task.evaluate('test')
     notes = []

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, remove_self_loops
+from tqdm.auto import tqdm
 
 from ..metrics import binary_report
 from ..nn.classifier import predict_proba
@@ -104,11 +105,12 @@ class MiniBatchGraphTask:
         groups: per-node group values for the fairness terms instead of ``data.sens``.
         shard: this process's place in data-parallel training (default: read from
             torch.distributed).
+        progress: a bar over each epoch's steps (an epoch of a large graph takes minutes).
     """
 
     def __init__(self, model: Module, data: Data, *, batch_size: int,
                  num_neighbors: Sequence[int], seed: int = 0, groups: Optional[Tensor] = None,
-                 shard: Optional[Shard] = None) -> None:
+                 shard: Optional[Shard] = None, progress: bool = False) -> None:
         if not encodes_rows(model):
             raise ValueError(f'mini-batch training encodes sampled subgraphs, and '
                              f'{type(model).__name__} does not expose a graph encoder; use a '
@@ -144,7 +146,7 @@ class MiniBatchGraphTask:
                                          num_neighbors=list(num_neighbors),
                                          input_nodes=self.seeds.cpu(),
                                          batch_sampler=self.schedule)
-        self.epoch = 0
+        self.epoch, self.progress = 0, progress
         fanout = math.prod(k if k >= 0 else max(edge_index.size(1) / n, 1.0)
                            for k in num_neighbors)
         self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64)) * min(
@@ -188,7 +190,10 @@ class MiniBatchGraphTask:
         distributed = self.shard if self.shard.distributed else None
         sums: Dict[str, float] = {}
         steps = 0
-        for batch, union in zip(self.loader, self.schedule.global_batches()):
+        steps_bar = tqdm(zip(self.loader, self.schedule.global_batches()), desc='steps',
+                         total=len(self.schedule), disable=not self.progress, leave=False,
+                         mininterval=0.5)
+        for batch, union in steps_bar:
             prepared = self._prepare(batch)
             seeds = batch.n_id[:batch.batch_size].to(self.labels.device)
             rows = torch.arange(batch.batch_size, device=seeds.device)
