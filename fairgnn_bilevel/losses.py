@@ -85,21 +85,29 @@ def equal_opportunity_loss(logits: Tensor, groups: Tensor, labels: Tensor, *,
                                 groups[positive], reduce, num_groups)
 
 
-def covariance_loss(logits: Tensor, scores: Tensor) -> Tensor:
+def covariance_loss(logits: Tensor, scores: Tensor, *,
+                    reduce: Optional[Reduce] = None) -> Tensor:
     r"""FairGNN's fairness term: the absolute covariance of group and prediction.
 
     .. math::
         \left| \frac{1}{n} \sum_i (s_i - \bar{s})\,(\sigma(z_i) - \overline{\sigma(z)})
         \right|
 
-    ``scores`` may be hard groups (0/1) or estimated probabilities of group 1.
+    ``scores`` may be hard groups (0/1) or estimated probabilities of group 1.  With
+    ``reduce`` (see :func:`group_means`) the row count and the sums of ``s``,
+    :math:`\sigma(z)` and their product are combined over ranks first, and the covariance is
+    :math:`\overline{s\sigma(z)} - \bar{s}\,\overline{\sigma(z)}` of the union batch.
 
     Shapes:
         logits ``[n]`` or ``[n, 1]``, scores ``[n]`` → scalar.
     """
     probs = torch.sigmoid(logits.reshape(-1))
     scores = scores.reshape(-1).to(probs.dtype)
-    return ((scores - scores.mean()) * (probs - probs.mean())).mean().abs()
+    if reduce is None:
+        return ((scores - scores.mean()) * (probs - probs.mean())).mean().abs()
+    count, s, p, sp = reduce(torch.stack([probs.new_tensor(float(len(probs))), scores.sum(),
+                                          probs.sum(), (scores * probs).sum()]))
+    return (sp / count - (s / count) * (p / count)).abs()
 
 
 FAIRNESS_LOSSES: Dict[str, Callable[..., Tensor]] = {

@@ -48,3 +48,17 @@ def test_group_means_gradient_matches_finite_differences():
     values = torch.rand(7, dtype=torch.double, requires_grad=True)
     groups = torch.tensor([0, 1, 1, 2, 2, 2, 0])
     assert torch.autograd.gradcheck(lambda v: group_means(v, groups), (values,))
+
+
+def test_rank_reduced_statistics_equal_the_one_process_formulas():
+    """With an identity reduce (one rank) the all-reduce formulations give the same values:
+    group means over fixed group ids (absent ids skipped) and the covariance from sums."""
+    from fairgnn_bilevel.losses import covariance_loss, group_means
+    g = torch.Generator().manual_seed(0)
+    values, logits = torch.rand(30, generator=g), torch.randn(30, generator=g)
+    groups = torch.randint(0, 2, (30,), generator=g) * 2     # ids 0 and 2; 1 and 3 absent
+    torch.testing.assert_close(group_means(values, groups, reduce=lambda t: t, num_groups=4),
+                               group_means(values, groups))
+    scores = torch.rand(30, generator=g)
+    torch.testing.assert_close(covariance_loss(logits, scores, reduce=lambda t: t),
+                               covariance_loss(logits, scores))

@@ -14,7 +14,7 @@ the union batch exactly.  DistributedDataParallel is not used: its hooks do not 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -81,10 +81,11 @@ class Shard:
             grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
             offset += grad.numel()
 
-    def broadcast(self, module: Module) -> None:
-        """Give every rank rank 0's parameters and buffers."""
+    def broadcast(self, values: Union[Module, Tensor]) -> None:
+        """Give every rank rank 0's tensor, or a module's parameters and buffers, in place."""
         if self.distributed:
-            for tensor in module.state_dict().values():
+            tensors = values.state_dict().values() if isinstance(values, Module) else [values]
+            for tensor in tensors:
                 dist.broadcast(tensor, 0)
 
     def __repr__(self) -> str:

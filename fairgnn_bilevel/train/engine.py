@@ -107,7 +107,11 @@ def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
             raise ValueError(f'train.method={config.train.method} reads the encoder\'s '
                              f'representation, and {type(model).__name__} does not expose one; '
                              'use a BilevelModel (e.g. FairBiNNGNN) with a graph encoder')
-        groups = estimated_groups(data, config) if strategy.estimates_groups else None
+        groups = None
+        if strategy.estimates_groups:
+            groups = estimated_groups(data, config)
+            if shard is not None:
+                shard.broadcast(groups)  # every rank's fairness terms see rank 0's estimate
         if minibatch(config):
             from .minibatch import MiniBatchGraphTask
             t = config.train
@@ -137,9 +141,6 @@ def _check_distributed(config: Config, graph: bool, shard: Shard) -> None:
         raise ConfigError(f'training in {shard.world_size} processes shares the seed nodes '
                           'of graph mini-batches; set train.batch_size (and '
                           'train.num_neighbors), or run one process')
-    if STRATEGIES[config.train.method].estimates_groups:
-        raise ConfigError(f'train.method={config.train.method} trains in one process; use '
-                          'bilevel, bilevel_first_order, lagrangian, reference or vanilla')
 
 
 def _threads(setting: Union[int, str], step_size: float, shard: Shard) -> int:

@@ -88,6 +88,18 @@ class TrainBatch:
                              reduce=self.shard.sum,
                              num_groups=self.num_groups) / self.shard.world_size
 
+    def mean(self, values: Tensor) -> Tensor:
+        """The mean of per-row ``values`` over the batch (in a data-parallel step: this
+        rank's share of the union batch's mean; its rows are the labelled rows)."""
+        return values.mean() if self.shard is None else values.sum() / self.num_labelled
+
+    def covariance_loss(self, logits: Tensor) -> Tensor:
+        """FairGNN's |Cov(group score, σ(logit))| on the fairness rows."""
+        if self.shard is None:
+            return covariance_loss(self.fair_rows(logits), self.groups)
+        return covariance_loss(self.fair_rows(logits), self.groups,
+                               reduce=self.shard.sum) / self.shard.world_size
+
     def across_ranks(self, tensor: Tensor) -> Tensor:
         """``tensor`` summed over the ranks of a data-parallel step, differentiably."""
         return tensor if self.shard is None else self.shard.sum(tensor)
@@ -343,10 +355,12 @@ class FairGNN(Strategy):
         self.lr, self.weight_decay = leader_lr, weight_decay
         self.adversary: Optional[Linear] = None
 
-    def _adversary(self, hidden: Tensor) -> Linear:
+    def _adversary(self, hidden: Tensor, shard: Optional[Shard] = None) -> Linear:
         # built at the first step, when the width of the encoder rows is known
         if self.adversary is None:
             self.adversary = Linear(hidden.size(-1), 1).to(hidden.device, hidden.dtype)
+            if shard is not None:
+                shard.broadcast(self.adversary)  # every rank starts from rank 0's
             self.adversary_optimizer = _adam(list(self.adversary.parameters()), self.lr,
                                              self.weight_decay)
         return self.adversary
@@ -357,20 +371,19 @@ class FairGNN(Strategy):
         logits = decode(batch.hidden)
         hidden = batch.fair_rows(batch.hidden)
         scores = batch.groups.to(hidden.dtype)
-        adversary = self._adversary(hidden)
+        adversary = self._adversary(hidden, batch.shard)
         f = batch.task_loss(logits)
-        covariance = fairness_scale * self.alpha * covariance_loss(batch.fair_rows(logits),
-                                                                   scores)
-        fooled = fairness_scale * self.beta * F.binary_cross_entropy_with_logits(
-            adversary(hidden).view(-1), scores)
+        covariance = fairness_scale * self.alpha * batch.covariance_loss(logits)
+        fooled = fairness_scale * self.beta * batch.mean(F.binary_cross_entropy_with_logits(
+            adversary(hidden).view(-1), scores, reduction='none'))
         grads = torch.autograd.grad(f + covariance - fooled, self.classifier, allow_unused=True)
         _set_grads(self.classifier, grads)
-        self.optimizer.step()
-        adversary_loss = F.binary_cross_entropy_with_logits(
-            adversary(hidden.detach()).view(-1), scores)
+        batch.apply(self.optimizer)
+        adversary_loss = batch.mean(F.binary_cross_entropy_with_logits(
+            adversary(hidden.detach()).view(-1), scores, reduction='none'))
         self.adversary_optimizer.zero_grad(set_to_none=True)
         adversary_loss.backward()
-        self.adversary_optimizer.step()
+        batch.apply(self.adversary_optimizer)
         return {'task_loss': float(f.detach()), 'fairness_loss': float(covariance.detach()),
                 'adversary_loss': float(adversary_loss.detach())}
 
