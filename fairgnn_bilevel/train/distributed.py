@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn import Module, Parameter
 
-__all__ = ['Shard', 'init_from_environment', 'launched_by_torchrun']
+__all__ = ['Shard', 'init_from_environment', 'launched_by_torchrun', 'local_world_size']
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -109,5 +109,8 @@ def init_from_environment(device: str = 'cpu', backend: Optional[str] = None) ->
 
 
 def local_world_size() -> int:
-    """Processes on this machine (``torchrun``'s ``LOCAL_WORLD_SIZE``), 1 outside it."""
-    return int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
+    """Processes on this machine: ``torchrun``'s ``LOCAL_WORLD_SIZE``; else, in a process
+    group started another way (e.g. ``torch.multiprocessing.spawn``), all of its ranks."""
+    if 'LOCAL_WORLD_SIZE' in os.environ:
+        return int(os.environ['LOCAL_WORLD_SIZE'])
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -24,6 +24,12 @@ def _steps(method, world_size):
     return train_steps(task, method, steps=4)  # 4 epochs of 3 steps: 12 steps
 
 
+def _fit():
+    import fairgnn_bilevel as fb
+    return fb.fit(graph(), epochs=3, batch_size=BATCH, num_neighbors=[-1, -1], eta=50.0,
+                  model__hidden=12, progress=False)
+
+
 def _rank(rank, world_size, init_file, out):
     import torch.distributed as dist
     torch.set_num_threads(1)
@@ -31,8 +37,9 @@ def _rank(rank, world_size, init_file, out):
                             world_size=world_size)
     try:
         results = {method: _steps(method, world_size) for method in METHODS}
+        import fairgnn_bilevel as fb
+        results['fit'] = _fit().model.state_dict()  # the Python API, inside the process group
         try:  # full-graph training cannot be shared: one line, on every rank
-            import fairgnn_bilevel as fb
             fb.fit(graph(), epochs=1, progress=False)
         except ValueError as error:
             results['full_graph_error'] = str(error)
@@ -51,6 +58,7 @@ def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
     for method in METHODS:
         assert_same_parameters(two[method], _steps(method, 1))
     assert 'set train.batch_size' in two['full_graph_error']
+    assert_same_parameters(two['fit'], _fit().model.state_dict())
 
 
 @needs_sampler
