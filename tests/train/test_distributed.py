@@ -38,7 +38,8 @@ def _rank(rank, world_size, init_file, out):
     try:
         results = {method: _steps(method, world_size) for method in METHODS}
         import fairgnn_bilevel as fb
-        results['fit'] = _fit().model.state_dict()  # the Python API, inside the process group
+        fitted = _fit()  # the Python API, inside the process group
+        results['fit'], results['threads'] = fitted.model.state_dict(), fitted.threads
         try:  # full-graph training cannot be shared: one line, on every rank
             fb.fit(graph(), epochs=1, progress=False)
         except ValueError as error:
@@ -59,6 +60,8 @@ def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
         assert_same_parameters(two[method], _steps(method, 1))
     assert 'set train.batch_size' in two['full_graph_error']
     assert_same_parameters(two['fit'], _fit().model.state_dict())
+    from fairgnn_bilevel.train.threads import available_cores
+    assert two['threads'] == max(1, available_cores() // 2)  # the ranks share the cores
 
 
 @needs_sampler
