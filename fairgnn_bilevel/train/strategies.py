@@ -4,7 +4,10 @@
 once per step), ``decode(hidden)`` (rows → logits through the fairness block and head) and
 the epoch's ``fairness_scale``; graph and table tasks differ only in these callables.  A
 new strategy is a :class:`Strategy` whose keyword arguments are its hyperparameters (the
-config's ``train`` keys), added to :data:`STRATEGIES`.
+config's ``train`` keys), added to :data:`STRATEGIES`.  Its losses come from the batch
+(``task_loss``, ``fairness_loss``, ``mean``, ...) and its optimiser steps go through
+``batch.apply(optimizer)``: then the same code is exact in a data-parallel step, where the
+batch makes each loss this rank's share and sums the gradients over ranks.
 """
 from __future__ import annotations
 
