@@ -12,7 +12,7 @@ from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Strategy, TrainBatch
 
-__all__ = ['GraphTask', 'validate_graph', 'encodes_rows', 'graph_step_size', 'FAIRNESS_ROWS']
+__all__ = ['NodeTask', 'GraphTask', 'validate_graph', 'encodes_rows', 'graph_step_size', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
@@ -98,7 +98,27 @@ def encodes_rows(model: Module) -> bool:
                                                         'prepare')
 
 
-class GraphTask:
+class NodeTask:
+    """What every node-classification task shares: a checked graph, the rows of its
+    splits, and metrics on a split from the task's exact ``predict_proba``."""
+
+    def __init__(self, data: Data) -> None:
+        validate_graph(data)
+        self.data = data
+        self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
+                           for split in ('train', 'val', 'test')}
+
+    def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""
+        rows = self.split_rows[split]
+        return binary_report(self.data.y[rows], self.predict_proba(rows),
+                             sensitive_features=self.data.sens[rows])
+
+
+class GraphTask(NodeTask):
     """One full-graph step per epoch; encoder work prepared once per graph.
 
     For a :class:`~fairgnn_bilevel.nn.BilevelModel` with a graph encoder, each step encodes
@@ -118,10 +138,8 @@ class GraphTask:
         if fairness_rows not in FAIRNESS_ROWS:
             raise ValueError(f'unknown fairness_rows {fairness_rows!r}; use one of '
                              f'{", ".join(FAIRNESS_ROWS)}')
-        validate_graph(data)
-        self.model, self.data = model, data
-        self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
-                           for split in ('train', 'val', 'test')}
+        super().__init__(data)
+        self.model = model
         labelled = self.split_rows['train']
         groups = data.sens if groups is None else groups
         if fairness_rows == 'train':  # one set of rows for both players
@@ -166,9 +184,3 @@ class GraphTask:
             out = self.model(self.data.x, self.data.edge_index).view(-1)
             return out if rows is None else out[rows]
         return predict_proba(self.model, logits)
-
-    def evaluate(self, split: str) -> Dict[str, float]:
-        """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""
-        rows = self.split_rows[split]
-        return binary_report(self.data.y[rows], self.predict_proba(rows),
-                             sensitive_features=self.data.sens[rows])

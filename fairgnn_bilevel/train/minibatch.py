@@ -29,10 +29,9 @@ from torch_geometric.data import Data
 from torch_geometric.utils import degree, remove_self_loops
 from tqdm.auto import tqdm
 
-from ..metrics import binary_report
 from ..nn.classifier import predict_proba
 from .distributed import Shard
-from .graph import encodes_rows, graph_step_size, validate_graph
+from .graph import NodeTask, encodes_rows, graph_step_size
 from .strategies import Strategy, TrainBatch
 
 __all__ = ['SCALE_INSTALL', 'require_sampler', 'SeedBatches', 'MiniBatchGraphTask']
@@ -92,8 +91,9 @@ class SeedBatches:
         return len(self.global_batches())
 
 
-class MiniBatchGraphTask:
-    """Steps on neighbour-sampled subgraphs of ``batch_size`` training nodes; exact metrics.
+class MiniBatchGraphTask(NodeTask):
+    """Steps on neighbour-sampled subgraphs of ``batch_size`` training nodes; exact metrics
+    (every rank of a data-parallel run computes the same values).
 
     Args:
         model: a :class:`~fairgnn_bilevel.nn.BilevelModel` with a library graph encoder.
@@ -121,11 +121,9 @@ class MiniBatchGraphTask:
         if len(num_neighbors) != layers:
             raise ValueError(f'train.num_neighbors has {len(num_neighbors)} entries but the '
                              f'encoder has {layers} layers; give one count per layer')
-        validate_graph(data)
-        self.model, self.data = model, data
+        super().__init__(data)
+        self.model = model
         self.shard = shard if shard is not None else Shard()
-        self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
-                           for split in ('train', 'val', 'test')}
         self.seeds = self.split_rows['train']
         self.groups = data.sens if groups is None else groups
         self.num_groups = int(data.sens.max()) + 1
@@ -190,9 +188,9 @@ class MiniBatchGraphTask:
         distributed = self.shard if self.shard.distributed else None
         sums: Dict[str, float] = {}
         steps = 0
-        steps_bar = tqdm(zip(self.loader, self.schedule.global_batches()), desc='steps',
-                         total=len(self.schedule), disable=not self.progress, leave=False,
-                         mininterval=0.5)
+        unions = self.schedule.global_batches()
+        steps_bar = tqdm(zip(self.loader, unions), desc='steps', total=len(unions),
+                         disable=not self.progress, leave=False, mininterval=0.5)
         for batch, union in steps_bar:
             prepared = self._prepare(batch)
             seeds = batch.n_id[:batch.batch_size].to(self.labels.device)
@@ -218,10 +216,3 @@ class MiniBatchGraphTask:
         encoder = self.model.encoder
         return predict_proba(self.model, lambda: self.model.decode(
             encoder.inference(self.inference_prepared, rows)))
-
-    def evaluate(self, split: str) -> Dict[str, float]:
-        """ACC, AUC, ΔDP and ΔEO on ``split``, equal to full-graph evaluation (every rank
-        computes the same values)."""
-        rows = self.split_rows[split]
-        return binary_report(self.data.y[rows], self.predict_proba(rows),
-                             sensitive_features=self.data.sens[rows])
