@@ -57,7 +57,7 @@ def library_epochs(data, variant: str, args, device):
     model = FairBiNNGNN(data.num_features, args.hidden).to(device)
     method = {'bilevel_unrolled': 'bilevel'}.get(variant, variant)
     strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-3,
-                             follower_step=1e-3, eta=100.0, lam=1.0)
+                             follower_step_size=1e-3, eta=100.0, lam=1.0)
     task, archive = GraphTask(model, data), ParetoArchive()
 
     def epoch(number: int) -> None:

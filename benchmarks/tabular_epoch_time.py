@@ -41,7 +41,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = FairBiNNMLP(data.num_features, 64, layers_before=2, fairness_layers=1)
         strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-5,
-                                 follower_step=1e-5, eta=100.0, lam=1.0)
+                                 follower_step_size=1e-5, eta=100.0, lam=1.0)
         runs[name] = (TabularTask(model, data, batch_size=args.batch_size), strategy)
     times = {name: [] for name in runs}
     for _ in range(args.warmup + args.epochs):

@@ -1,18 +1,29 @@
-"""fairgnn-bilevel: FairBiNN (bilevel fairness) for PyTorch Geometric node classification."""
+"""fairgnn-bilevel: FairBiNN (bilevel fairness) for PyTorch Geometric node classification.
+
+The pieces for your own model and loop: :class:`FairnessBlock`, the fairness losses
+(:class:`DemographicParityLoss`, :class:`EqualOpportunityLoss`, :class:`CovarianceLoss`),
+the follower's moves (:class:`UnrolledFollower`, :class:`FirstOrderFollower`) and
+:func:`all_reduce_sum` for data parallel, :func:`evaluate`, and model selection
+(:class:`SelectionRule`, :class:`ParetoArchive`); :func:`fit` and the CLI are built on them.
+"""
 from . import losses, metrics
-from .api import FitResult, fit, fit_tabular
+from .api import FitResult, evaluate, fit, fit_tabular
+from .collectives import all_reduce_sum
 from .config import Config, ConfigError, load_config
+from .followers import FirstOrderFollower, Follower, UnrolledFollower
+from .losses import (CovarianceLoss, DemographicParityLoss, EqualOpportunityLoss,
+                     FairnessLoss)
 from .metrics import (accuracy, demographic_parity_difference, equal_opportunity_difference,
                       equalized_odds_difference, roc_auc)
 from .nn import FairBiNNGNN, FairnessBlock, follower_parameters, leader_parameters
-from .train.strategies import (METHODS, STRATEGIES, FirstOrderBilevel, Lagrangian, Reference,
-                               UnrolledBilevel, Vanilla, make_strategy)
+from .train.selection import ParetoArchive, SelectionRule
+from .train.strategies import METHODS
 
 __version__ = '0.1.0'
 
-__all__ = ['fit', 'fit_tabular', 'FitResult', 'Config', 'ConfigError', 'load_config', 'FairBiNNGNN',
-           'FairnessBlock', 'follower_parameters', 'leader_parameters', 'Vanilla',
-           'Lagrangian', 'FirstOrderBilevel', 'UnrolledBilevel', 'Reference', 'STRATEGIES',
-           'METHODS', 'make_strategy', 'accuracy', 'roc_auc',
-           'demographic_parity_difference', 'equal_opportunity_difference',
-           'equalized_odds_difference', 'metrics', 'losses']
+__all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'FairnessLoss',
+           'DemographicParityLoss', 'EqualOpportunityLoss', 'CovarianceLoss', 'Follower',
+           'UnrolledFollower', 'FirstOrderFollower', 'all_reduce_sum', 'fit', 'fit_tabular',
+           'evaluate', 'SelectionRule', 'ParetoArchive', 'FitResult', 'Config', 'ConfigError', 'load_config', 'FairBiNNGNN',
+           'METHODS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
+           'equal_opportunity_difference', 'equalized_odds_difference', 'metrics', 'losses']

@@ -1,18 +1,32 @@
-"""The Python API: ``fit`` a fair node classifier on a PyG graph, or ``fit_tabular`` on a table."""
+"""The Python API: ``fit`` a fair node classifier on a PyG graph (or ``fit_tabular`` on a
+table) and ``evaluate`` a model on any rows."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
+import torch
+from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from .config import Config
-from .train.engine import FitResult, resolve_config, train
+from .config import Config, full_key
+from .engine import FitResult, check_read, resolve_config, train
+from .metrics import binary_report
+from .train.graph import check_model
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
-__all__ = ['FitResult', 'fit', 'fit_tabular']
+__all__ = ['FitResult', 'fit', 'fit_tabular', 'evaluate']
+
+
+def _resolve(config: Optional[Union[Config, Dict[str, Any]]], method: Optional[str],
+             overrides: Dict[str, Any], own_model: bool) -> Config:
+    resolved = resolve_config(config, method, **overrides)
+    # what the caller names explicitly must be read by the run
+    check_read(resolved, [full_key(k.replace('__', '.')) for k in overrides],
+               own_model=own_model)
+    return resolved
 
 
 def fit(data: Data, *, method: Optional[str] = None,
@@ -21,21 +35,26 @@ def fit(data: Data, *, method: Optional[str] = None,
     """Train a FairBiNN node classifier on ``data`` and evaluate it at the selected epoch.
 
     Args:
-        data: PyG ``Data`` with ``x``, ``edge_index``, ``y`` (0/1), ``sens`` (integer groups)
-            and disjoint, non-empty boolean ``train_mask``, ``val_mask``, ``test_mask``.
+        data: PyG ``Data`` with ``x``, ``edge_index``, ``y`` (0/1), ``sens`` (integer
+            groups) and disjoint, non-empty boolean ``train_mask`` and ``val_mask``; with a
+            ``test_mask`` the result holds test metrics (else ``test`` is ``None``).
         method: a name of :data:`~fairgnn_bilevel.train.strategies.METHODS` (default:
             ``config.train.method``, which defaults to ``'bilevel'``).
         config: a :class:`Config` or mapping; ``overrides`` are ``key=value`` on top of it
-            (bare names such as ``eta=100``, or ``section__key`` such as ``model__hidden=32``).
-        model: optional module of your own containing a ``FairnessBlock``; by default a
+            (bare names such as ``eta=100``, or ``section__key`` such as
+            ``model__hidden=32``).  An override the run would not read (``eta`` with
+            ``method='lagrangian'``, a ``model`` key with ``model=``) is refused.
+        model: optional module of your own containing a ``FairnessBlock``, called as
+            ``model(x, edge_index)`` and returning one logit per node; by default a
             :class:`~fairgnn_bilevel.nn.FairBiNNGNN` built from ``config.model``.
         progress: show a progress bar (default: when stderr is a terminal).
 
     Returns:
         :class:`FitResult`; ``val`` and ``test`` hold ``acc``, ``auc``, ``dp``, ``eo`` and
-        ``positive_rate``.
+        ``positive_rate``.  The caller's random generators and thread count are left as
+        they were.
     """
-    return train(data, resolve_config(config, method, **overrides), model=model,
+    return train(data, _resolve(config, method, overrides, model is not None), model=model,
                  progress=progress)
 
 
@@ -44,4 +63,20 @@ def fit_tabular(data: 'TabularData', *, method: Optional[str] = None,
                 progress: Optional[bool] = None, **overrides: Any) -> FitResult:
     """Like :func:`fit`, for a :class:`~fairgnn_bilevel.tabular.TabularData`: an MLP with
     the fairness block, trained on mini-batches of ``train.batch_size`` (default 100)."""
-    return train(data, resolve_config(config, method, **overrides), progress=progress)
+    return train(data, _resolve(config, method, overrides, False), progress=progress)
+
+
+def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[str, float]:
+    """ACC, AUC, ΔDP, ΔEO and the positive rate of ``model(x, edge_index)`` on ``rows``
+    of ``data`` (a boolean mask or node indices; default: every node), in eval mode.
+
+    Shapes:
+        ``data.x`` ``[N, F]``, ``data.y`` and ``data.sens`` ``[N]``; the model returns
+        ``[N]`` or ``[N, 1]`` logits.
+    """
+    if rows is None:
+        rows = torch.arange(data.num_nodes, device=data.y.device)
+    elif rows.dtype == torch.bool:
+        rows = rows.nonzero().view(-1)
+    probs = torch.sigmoid(check_model(model, data)[rows])
+    return binary_report(data.y[rows], probs, sensitive_features=data.sens[rows])

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
-from .config import ConfigError, load_config
+from .config import ConfigError, flat_keys, full_key, load_config, read_yaml
 from .fairlearn_reference import DEFAULT_BOUNDS
 from .report import format_table, summarize
 from .train.strategies import METHODS
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .engine import check_read, unread_keys
     from .experiment import load_data, run_seeds
     from .train.distributed import init_from_environment, launched_by_torchrun
     overrides = list(args.overrides)
@@ -81,6 +82,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.root:
         overrides.append(f'data.root={args.root}')
     config = load_config(args.config, overrides)
+    # a --set value the run would not read is refused; a file may hold every method's keys
+    check_read(config, [full_key(item.split('=', 1)[0].strip()) for item in args.overrides])
+    unread = unread_keys(config, flat_keys(read_yaml(args.config)))
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
     rank, data = 0, None
     if launched_by_torchrun():  # one of several processes: rank 0 writes and reports
@@ -97,6 +101,9 @@ def _train(args: argparse.Namespace) -> int:
                      log=print if rank == 0 else (lambda line: None))
     if rank != 0:
         return 0
+    if unread:
+        print(f'note: {args.config} keys that {config.train.method} does not read: '
+              f'{", ".join(unread)}')
     print(f'{config.data.name}: test metrics (%), mean ± std over {args.seeds} seed(s); '
           f'selection: {runs[0]["selection"]}')
     if runs[0].get('val_is_test'):

@@ -23,7 +23,7 @@ from .train.strategies import DEFAULTS, METHODS, STRATEGIES
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionRule', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
-           'check_applies', 'minibatch']
+           'check_applies', 'minibatch', 'full_key', 'flat_keys']
 
 
 class ConfigError(ValueError):
@@ -89,7 +89,7 @@ class TrainConfig(_Section):
     # each strategy takes the ones it uses (train.strategies.hyperparameters)
     leader_lr: Float = Field(DEFAULTS['leader_lr'], gt=0)
     follower_lr: Float = Field(DEFAULTS['follower_lr'], gt=0)      # Adam: first order, reference
-    follower_step: Float = Field(DEFAULTS['follower_step'], gt=0)  # step size: bilevel (unrolled)
+    follower_step_size: Float = Field(DEFAULTS['follower_step_size'], gt=0)  # bilevel (unrolled)
     eta: Float = Field(DEFAULTS['eta'], ge=0)
     lam: Float = Field(DEFAULTS['lam'], ge=0)
     follower_steps: Int = Field(DEFAULTS['follower_steps'], ge=1)
@@ -155,7 +155,7 @@ def check_applies(config: Config, kind: str) -> None:
             raise ConfigError(f'{path} applies to {"tables" if kind == "graph" else "graphs"} '
                               f'only, and this is a {kind}; remove it')
     method = config.train.method
-    if kind == 'table' and STRATEGIES[method].estimates_groups:
+    if kind == 'table' and STRATEGIES[method].needs_group_scores:
         raise ConfigError(f'train.method={method} trains a graph estimator of the sensitive '
                           'groups and applies to graphs only; use bilevel or lagrangian')
     if config.train.fairness_rows == 'known' and config.train.fairness != 'dp':
@@ -220,15 +220,26 @@ def from_dict(values: Dict[str, Any]) -> Config:
         raise ConfigError(_one_line(error)) from None
 
 
+def full_key(key: str) -> str:
+    """``section.key`` for a bare key that one section has (``eta`` → ``train.eta``)."""
+    if '.' in key:
+        return key
+    owners = [name for name, section in _SECTIONS.items() if key in section.model_fields]
+    if len(owners) != 1:
+        raise ConfigError(f'unknown key {key!r}; write it as section.key '
+                          f'(sections: data, model, train, selection)')
+    return f'{owners[0]}.{key}'
+
+
+def flat_keys(values: Dict[str, Any]) -> List[str]:
+    """The ``section.key`` names set in a raw config mapping."""
+    return [f'{section}.{key}' for section, keys in values.items() if isinstance(keys, dict)
+            for key in keys]
+
+
 def set_key(values: Dict[str, Any], key: str, value: Any) -> None:
     """Set ``key`` (``section.key``, or a bare key that one section has) in a raw mapping."""
-    parts = key.split('.')
-    if len(parts) == 1:  # a bare key: find the one section that has it
-        owners = [name for name, section in _SECTIONS.items() if key in section.model_fields]
-        if len(owners) != 1:
-            raise ConfigError(f'unknown key {key!r}; write it as section.key '
-                              f'(sections: data, model, train, selection)')
-        parts = [owners[0], key]
+    parts = full_key(key).split('.')
     node = values
     for part in parts[:-1]:
         node = node.setdefault(part, {})

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .config import Config, ConfigError, check_applies
 from .report import read_runs, write_json
-from .train.engine import resolve_config, show_progress, train
+from .engine import resolve_config, show_progress, train
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData

@@ -21,7 +21,7 @@ __all__ = ['rows', 'paper_rows', 'run_reproduce', 'FAIRGNN_SCRIPTS']
 # chosen on the synthetic graph, not on these datasets' test labels.  PyG's GAT does not
 # train at the paper's NBA leader rate of 1e-2 (vanilla GAT stays at chance on validation),
 # so the GAT rows use 1e-3.
-_FAIRBINN = ['train.method=bilevel', 'train.follower_step=0.01', 'train.eta=100']
+_FAIRBINN = ['train.method=bilevel', 'train.follower_step_size=0.01', 'train.eta=100']
 _GAT = ['model.encoder=gat', 'train.leader_lr=0.001']
 
 # FairGNN's own training settings per dataset and encoder: covariance and adversary

@@ -17,7 +17,7 @@ from .metrics import METRICS
 from .plot import hypervolume, plot_fronts, tradeoff_front
 from .report import write_json
 from .statistics import describe_difference, mean_interval, paired_difference
-from .train.engine import resolve_config
+from .engine import resolve_config
 
 __all__ = ['run_sweep', 'seed_hypervolumes']
 

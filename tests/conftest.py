@@ -145,3 +145,16 @@ def file_server(tmp_path):
     thread.start()
     yield served, f'http://127.0.0.1:{server.server_address[1]}'
     server.shutdown()
+
+
+def follower_gradients(follower) -> list:
+    """A list that collects the gradients a first-order follower's Adam steps on, one
+    entry per step (the follower clears them after it has played)."""
+    captured = []
+    step = follower.optimizer.step
+
+    def spy(*args, **kwargs):
+        captured.append([p.grad.clone() for p in follower.params])
+        return step(*args, **kwargs)
+    follower.optimizer.step = spy
+    return captured

@@ -3,7 +3,7 @@ import torch
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel import FairnessBlock
-from fairgnn_bilevel.tabular import fit_tabular
+from fairgnn_bilevel import fit_tabular
 from tests.conftest import UserGNN, tiny_graph, toy_table
 
 
@@ -93,6 +93,112 @@ def test_bilevel_reduces_dp_on_toy_data():
     data = toy_table(n=2000)
     vanilla = fit_tabular(data, method='vanilla', epochs=15, leader_lr=1e-2,
                           selection__rule='last')
-    fair = fit_tabular(data, method='bilevel', epochs=15, leader_lr=1e-2, follower_step=0.01,
+    fair = fit_tabular(data, method='bilevel', epochs=15, leader_lr=1e-2, follower_step_size=0.01,
                        eta=100.0, selection__rule='last')
     assert fair.test['dp'] < vanilla.test['dp'] / 2
+
+
+# -- the contract with a user's model and settings ------------------------------------
+
+class Columns(torch.nn.Module):
+    """A user's model whose output has ``width`` columns (and a FairnessBlock)."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.block = FairnessBlock(5, 4)
+        self.out = torch.nn.Linear(4, width)
+        self.width = width
+
+    def forward(self, x, edge_index):
+        out = self.out(self.block(x))
+        return out.view(-1) if self.width == 0 else out
+
+
+class TakesData(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = FairnessBlock(5)
+
+    def forward(self, data):
+        return self.block(data.x).sum(-1)
+
+
+def test_user_model_output_shapes():
+    with pytest.raises(ValueError, match=r'returned \(40, 2\); .*shape \[40\] or \[40, 1\]'):
+        fb.fit(tiny_graph(), model=Columns(2), epochs=1, progress=False)
+    for width in (1, 0):  # [N, 1] and [N] train, and the same way
+        torch.manual_seed(0)
+        model = Columns(max(width, 1))
+        model.width = width
+        result = fb.fit(tiny_graph(), model=model, epochs=3, progress=False,
+                        selection__rule='last')
+        assert 0.0 <= result.test['acc'] <= 1.0
+    with pytest.raises(ValueError, match=r'forward\(data\) cannot be called as '
+                                         r'model\(x, edge_index\)'):
+        fb.fit(tiny_graph(), model=TakesData(), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize('options,match', [
+    (dict(method='lagrangian', eta=1e6), r'train\.eta is not read by this run \(read by '
+                                         r'method bilevel / bilevel_first_order / reference, '
+                                         r'and this run trains lagrangian\)'),
+    (dict(method='bilevel', follower_lr=1e3), r'train\.follower_lr is not read'),
+    (dict(method='vanilla', lam=3.0), r'train\.lam is not read'),
+    (dict(method='bilevel', alpha=3.0), r'train\.alpha is not read .*fairgnn'),
+    (dict(model=True, hidden=512), r'model\.hidden is not read .*your model'),
+    (dict(model=True, encoder='gat'), r'model\.encoder is not read'),
+    (dict(selection__rule='tolerance', selection__max_dp=0.1),
+     r'selection\.max_dp is not read .*dp_budget'),
+])
+def test_settings_the_run_does_not_read_are_refused(options, match):
+    if options.pop('model', False):
+        options['model'] = UserGNN()
+    data = tiny_graph()
+    data.x = data.x[:, :3]
+    with pytest.raises(fb.ConfigError, match=match):
+        fb.fit(data, epochs=1, progress=False, **options)
+
+
+def test_fit_leaves_the_callers_random_state_and_threads_alone(graph):
+    import random
+
+    import numpy as np
+    threads = torch.get_num_threads()
+
+    def draws():
+        return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+
+    for seed in (1, 2):
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        expected = draws()
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        fb.fit(graph, epochs=2, seed=7, progress=False, threads=1)
+        assert draws() == expected
+    assert torch.get_num_threads() == threads
+    a = fb.fit(graph, epochs=3, seed=7, progress=False)
+    b = fb.fit(graph, epochs=3, seed=7, progress=False)
+    assert a.test == b.test  # and runs still repeat bit for bit
+
+
+def test_fit_without_a_test_set_and_evaluate_on_any_rows(graph):
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    held_out = graph.test_mask.clone()
+    del graph.test_mask
+    result = fb.fit(graph, epochs=5, progress=False)
+    assert result.test is None
+    rows = held_out.nonzero().view(-1)
+    metrics = fb.evaluate(result.model, graph, held_out)
+    assert fb.evaluate(result.model, graph, rows) == metrics  # a mask or node ids
+    result.model.eval()
+    with torch.no_grad():
+        prob = torch.sigmoid(result.model(graph.x, graph.edge_index))[rows].numpy()
+    y = graph.y[rows].numpy()
+    assert metrics['acc'] == pytest.approx(accuracy_score(y, prob > 0.5))
+    assert metrics['auc'] == pytest.approx(roc_auc_score(y, prob))
+
+
+def test_a_follower_restores_the_callers_block_after_fit(graph):
+    graph.x = graph.x[:, :3]
+    model = UserGNN()
+    fb.fit(graph, model=model, method='bilevel', epochs=2, progress=False)
+    assert all(p.requires_grad for p in model.parameters())

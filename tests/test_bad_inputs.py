@@ -15,7 +15,8 @@ import torch
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.cli import main
-from fairgnn_bilevel.tabular import FairBiNNClassifier, TabularData, fit_tabular
+from fairgnn_bilevel import fit_tabular
+from fairgnn_bilevel.tabular import FairBiNNClassifier, TabularData
 from fairgnn_bilevel.train.table import TabularTask
 from fairgnn_bilevel.train.graph import GraphTask
 from tests.conftest import UserGNN, tiny_graph, write_fairgnn_files

@@ -57,3 +57,14 @@ def test_scale_benchmark_runs(tmp_path):
         assert run['seconds_per_epoch'] > 0 and run['peak_rss_mb'] > 100
         assert run['seed_nodes_per_second'] == 300 / run['seconds_per_epoch']
     assert 'seed nodes/s, 2 processes / 1 process' in proc.stdout
+
+
+def test_own_loop_step_benchmark_runs(tmp_path):
+    out = tmp_path / 'own.json'
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/own_loop_step.py'),
+                           '--nodes', '150', '--features', '8', '--degree', '4', '--train', '20',
+                           '--hidden', '8', '--steps', '2', '--warmup', '1', '--json', str(out)],
+                          check=True, capture_output=True, text=True)
+    figures = json.loads(out.read_text())
+    assert figures['nodes'] == 150 and set(figures['ms_per_step']) == {'vanilla', 'unrolled'}
+    assert 'unrolled / vanilla step:' in proc.stdout

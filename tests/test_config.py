@@ -8,7 +8,7 @@ from fairgnn_bilevel.config import (Config, ConfigError, DataConfig, ModelConfig
                                     check_applies, from_dict, load_config)
 from fairgnn_bilevel.losses import FAIRNESS_LOSSES
 from fairgnn_bilevel.nn.encoders import ENCODERS
-from fairgnn_bilevel.train.engine import resolve_config
+from fairgnn_bilevel.engine import resolve_config
 from fairgnn_bilevel.train.selection import RULES, SelectionRule
 from fairgnn_bilevel.train.strategies import DEFAULTS, METHODS, STRATEGIES
 from graph_data.splits import SPLITS
@@ -39,7 +39,7 @@ def test_defaults_are_the_strategies_defaults():
 
 @pytest.mark.parametrize('values,message', [
     ({'train': {'eta': -1}}, 'train.eta: must be >= 0, got -1$'),
-    ({'train': {'follower_step': 0}}, 'train.follower_step: must be > 0'),
+    ({'train': {'follower_step_size': 0}}, 'train.follower_step_size: must be > 0'),
     ({'model': {'dropout': 1.0}}, 'model.dropout: must be < 1'),
     ({'train': {'threads': 0}}, "train.threads: must be 'auto' or a whole number"),
     ({'train': {'method': 'bilevel_unrolled'}}, "'bilevel_unrolled' is not one of"),

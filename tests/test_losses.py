@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from fairgnn_bilevel.losses import (demographic_parity_loss, equal_opportunity_loss,
-                                    fairness_loss, group_means)
+from fairgnn_bilevel.losses import (CovarianceLoss, DemographicParityLoss, EqualOpportunityLoss,
+                                    demographic_parity_loss, equal_opportunity_loss,
+                                    group_means, make_fairness_loss)
 
 
 def test_dp_loss_is_squared_gap_of_sigmoid_means():
@@ -38,10 +39,12 @@ def test_eo_loss_only_sees_positives():
     p = torch.sigmoid(logits[:2])
     assert equal_opportunity_loss(logits, groups, labels).item() == pytest.approx(
         ((p[0] - p[1]) ** 2).item())
-    assert fairness_loss('eo', logits, groups, labels) == equal_opportunity_loss(
+    assert make_fairness_loss('eo')(logits, groups, labels) == equal_opportunity_loss(
         logits, groups, labels)
     with pytest.raises(ValueError, match='unknown fairness loss'):
-        fairness_loss('xx', logits, groups, labels)
+        make_fairness_loss('xx')
+    with pytest.raises(ValueError, match='EqualOpportunityLoss needs the labels'):
+        EqualOpportunityLoss()(logits, groups)
 
 
 def test_group_means_gradient_matches_finite_differences():
@@ -62,3 +65,43 @@ def test_rank_reduced_statistics_equal_the_one_process_formulas():
     scores = torch.rand(30, generator=g)
     torch.testing.assert_close(covariance_loss(logits, scores, reduce=lambda t: t),
                                covariance_loss(logits, scores))
+
+
+def test_loss_objects_are_the_functions_and_ignore_what_they_do_not_need():
+    g = torch.Generator().manual_seed(1)
+    logits, groups = torch.randn(40, 1, generator=g), torch.arange(40) % 3
+    labels = torch.randint(0, 2, (40,), generator=g)
+    assert DemographicParityLoss()(logits, groups, labels) == demographic_parity_loss(
+        logits, groups)
+    assert EqualOpportunityLoss()(logits, groups, labels) == equal_opportunity_loss(
+        logits, groups, labels)
+    scores = torch.rand(40, generator=g)
+    from fairgnn_bilevel.losses import covariance_loss
+    assert CovarianceLoss()(logits, scores) == covariance_loss(logits, scores)
+    with pytest.raises(ValueError, match='with reduce needs num_groups'):
+        DemographicParityLoss(reduce=lambda t: t)
+
+
+def test_reduced_statistics_are_those_of_the_union_of_shares():
+    """Two shares of a batch, their sums added by a stand-in reduce: the loss is the whole
+    batch's, and the gradient each share receives is its part of the whole gradient."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(30, dtype=torch.double, generator=g, requires_grad=True)
+    groups = torch.randint(0, 3, (30,), generator=g)
+    whole = demographic_parity_loss(logits, groups)
+    (want,) = torch.autograd.grad(whole, logits)
+    a, b = logits[:12], logits[12:]
+    other = {}
+
+    def reduce_a(t):  # share a's sums plus share b's (held fixed)
+        return t + other[t.shape]
+
+    sums_b = torch.zeros(3, dtype=torch.double).index_add(0, groups[12:], torch.sigmoid(b))
+    counts_b = torch.bincount(groups[12:], minlength=3).double()
+    other = {sums_b.shape: None}
+    calls = iter([sums_b.detach(), counts_b])
+    loss_a = DemographicParityLoss(reduce=lambda t: t + next(calls), num_groups=3)(
+        a, groups[:12])
+    assert float(loss_a.detach()) == pytest.approx(float(whole.detach()), rel=1e-12)
+    (got,) = torch.autograd.grad(loss_a, logits)
+    torch.testing.assert_close(got[:12], want[:12])

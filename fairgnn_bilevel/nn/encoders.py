@@ -22,7 +22,7 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from .propagation import adjacency, normalized_adjacency, restrict_rows, row_slice, spmm
 
-__all__ = ['GraphEncoder', 'GCNEncoder', 'GATEncoder', 'PyGEncoder', 'ENCODERS']
+__all__ = ['GraphEncoder', 'GCNEncoder', 'GATEncoder', 'ENCODERS']
 
 
 class GraphEncoder(Module):
@@ -228,33 +228,6 @@ class GCNEncoder(GraphEncoder):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
                 f'num_layers={self.num_layers})')
-
-
-class PyGEncoder(GraphEncoder):
-    """Any PyG model ``gnn(x, edge_index)`` (e.g. ``torch_geometric.nn.GAT``) as an encoder.
-
-    The activation is applied to the model's output, since PyG's ``BasicGNN`` leaves its
-    last layer linear and a fairness block follows.  ``rows`` selects rows after a
-    full-graph forward (exact for any model, with no receptive-field savings).
-    """
-
-    def __init__(self, gnn: Module, out_channels: int, act: str = 'relu') -> None:
-        super().__init__()
-        self.gnn, self.out_channels = gnn, out_channels
-        self.act = activation_resolver(act)
-
-    def reset_parameters(self) -> None:
-        self.gnn.reset_parameters()
-
-    def prepare(self, x: Tensor, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
-        return x, edge_index
-
-    def encode(self, prepared: Tuple[Tensor, Tensor], rows: Optional[Tensor] = None) -> Tensor:
-        h = self.act(self.gnn(*prepared))
-        return h if rows is None else h[rows]
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.gnn})'
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A scikit-learn estimator for FairBiNN on tables, to drop in beside fairlearn's."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from ..config import ConfigError
 from ..metrics import check_split
 from ..nn.classifier import predict_proba
-from ..train import engine
+from .. import engine
 from ..train.strategies import DEFAULTS
 from ..train.table import DEFAULT_BATCH_SIZE
 from .datasets import TabularData, column_encoder
@@ -55,7 +56,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     follower_lr : float, default=1e-2
         Adam learning rate of the follower, for ``'bilevel_first_order'`` and
         ``'reference'``.
-    follower_step : float, default=1e-2
+    follower_step_size : float, default=1e-2
         Size of the follower's unrolled gradient steps, for ``'bilevel'``.
     eta : float, default=100.0
         Weight η of the fairness loss in the follower's objective.
@@ -72,6 +73,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         Selection rule, a name of :data:`~fairgnn_bilevel.train.selection.RULES`.
     random_state : int or None, default=None
         Seed of initialisation, shuffling and the validation split (``None``: 0).
+
+    A hyperparameter set to other than its default that the chosen ``method`` or
+    ``selection`` does not read (``eta`` with ``method='lagrangian'``) raises in ``fit``.
 
     Attributes
     ----------
@@ -94,7 +98,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                  batch_size: int = DEFAULT_BATCH_SIZE,
                  leader_lr: float = DEFAULTS['leader_lr'],
                  follower_lr: float = DEFAULTS['follower_lr'],
-                 follower_step: float = DEFAULTS['follower_step'],
+                 follower_step_size: float = DEFAULTS['follower_step_size'],
                  eta: float = DEFAULTS['eta'], lam: float = DEFAULTS['lam'],
                  follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'], val_fraction: float = 0.2,
@@ -108,7 +112,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.leader_lr = leader_lr
         self.follower_lr = follower_lr
-        self.follower_step = follower_step
+        self.follower_step_size = follower_step_size
         self.eta = eta
         self.lam = lam
         self.follower_steps = follower_steps
@@ -203,8 +207,14 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         values = {key: getattr(self, name) for name, key in self._CONFIG_KEYS.items()}
         if self.val_fraction == 0:
             values['selection.rule'] = 'last'  # nothing held out to select on
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        explicit = [key for name, key in self._CONFIG_KEYS.items()
+                    if getattr(self, name) != defaults[name]]
         try:
-            return engine.resolve_config(None, **values, **{'train.seed': seed})
+            config = engine.resolve_config(None, **values, **{'train.seed': seed})
+            engine.check_read(config, explicit)
+            return config
         except ConfigError as error:
             message = str(error)
             for name, key in self._CONFIG_KEYS.items():

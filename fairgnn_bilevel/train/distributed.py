@@ -1,41 +1,29 @@
-"""Data parallelism on torch.distributed: what one process of a data-parallel step needs.
+"""Data parallelism on torch.distributed: the runner's view of one process of a step.
 
-Every rank holds the whole model and a shard of each step's batch.  A strategy's losses
-are written as *shares*: each rank computes a scalar whose sum over ranks is the loss of
-the union batch (the task loss as the rank's sum over the global count; the fairness loss,
-whose group means are all-reduced, divided by the number of ranks).  Cross-rank
-dependencies go through :meth:`Shard.sum`, an all-reduce whose backward is again an
-all-reduce (its adjoint), so autograd on each rank yields that rank's part of the global
-gradient at any order, the unrolled follower step's second-order terms included; summing
-the parameter gradients over ranks (:meth:`Shard.sum_grads`) then gives the gradient of
-the union batch exactly.  DistributedDataParallel is not used: its hooks do not fire for
-``torch.autograd.grad``, which the bilevel strategies use.
+Every process holds the whole model and a share of each step's batch.  The losses reduce
+their group statistics over processes with the core's reduction hook
+(:func:`~fairgnn_bilevel.collectives.all_reduce_sum`, whose backward is again an
+all-reduce), each process's task loss is its share of the union batch's scaled by the
+number of processes, and the parameter gradients are averaged over processes
+(:meth:`Shard.average_grads`) before each optimiser step: the gradient of the union batch,
+the unrolled follower step's second-order terms included.  The runner averages the
+gradients itself because its steps call the encoder and the head separately rather than
+through a ``DistributedDataParallel`` forward; a user's loop can use DDP instead
+(``examples/ddp.py``).
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.nn import Module, Parameter
 
+from ..collectives import all_reduce_sum
+
 __all__ = ['Shard', 'init_from_environment', 'launched_by_torchrun', 'local_world_size']
-
-
-class _AllReduceSum(torch.autograd.Function):
-    """Sum over ranks; the backward of a sum is the sum of the ranks' upstream gradients."""
-
-    @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        out = tensor.clone()
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return _AllReduceSum.apply(grad.contiguous())  # differentiable: double backward works
 
 
 class Shard:
@@ -53,7 +41,7 @@ class Shard:
 
     def sum(self, tensor: Tensor) -> Tensor:
         """``tensor`` summed over ranks, differentiably."""
-        return _AllReduceSum.apply(tensor) if self.distributed else tensor
+        return all_reduce_sum(tensor) if self.distributed else tensor
 
     def total(self, tensor: Tensor) -> Tensor:
         """``tensor`` summed over ranks, outside autograd (counts, logged losses)."""
@@ -63,8 +51,8 @@ class Shard:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out
 
-    def sum_grads(self, params: Iterable[Parameter]) -> None:
-        """Replace each parameter's ``.grad`` by its sum over ranks (one all-reduce).
+    def average_grads(self, params: Iterable[Parameter]) -> None:
+        """Replace each parameter's ``.grad`` by its mean over ranks (one all-reduce).
 
         Every rank must hold gradients for the same parameters, which holds when the ranks
         run the same model on batches of the same structure.
@@ -76,6 +64,7 @@ class Shard:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world_size
         offset = 0
         for grad in grads:
             grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))

@@ -1,6 +1,7 @@
 """Full-graph node classification as a :class:`~fairgnn_bilevel.train.loop.Task`."""
 from __future__ import annotations
 
+import inspect
 from typing import Dict, Optional
 
 import torch
@@ -10,9 +11,9 @@ from torch_geometric.data import Data
 
 from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
-from .strategies import Strategy, TrainBatch
+from .strategies import Batch, Strategy
 
-__all__ = ['NodeTask', 'GraphTask', 'validate_graph', 'encodes_rows', 'graph_step_size', 'FAIRNESS_ROWS']
+__all__ = ['NodeTask', 'GraphTask', 'validate_graph', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
@@ -24,15 +25,17 @@ _MASKS = ('train_mask', 'val_mask', 'test_mask')
 def validate_graph(data: Data) -> None:
     """Raise ``ValueError`` naming the problem if ``data`` cannot be trained on.
 
-    Masks must be disjoint, except validation and test when ``data.val_is_test`` is set
-    (the FairGNN protocol on NBA, where selecting on validation selects on test).  Every
-    split must hold both labels and two sensitive groups, and every group of the
-    validation and test splits a positive node, or its metrics would be undefined.
+    ``test_mask`` is optional (no test metrics without it).  Masks must be disjoint,
+    except validation and test when ``data.val_is_test`` is set (the FairGNN protocol on
+    NBA, where selecting on validation selects on test).  Every split must hold both
+    labels and two sensitive groups, and every group of the validation and test splits a
+    positive node, or its metrics would be undefined.
     """
-    for name in ('x', 'edge_index', 'y', 'sens') + _MASKS:
+    for name in ('x', 'edge_index', 'y', 'sens') + _MASKS[:2]:
         if getattr(data, name, None) is None:
             raise ValueError(f'graph has no {name!r} attribute; node classification with '
-                             f'fairness needs x, edge_index, y, sens and {", ".join(_MASKS)}')
+                             f'fairness needs x, edge_index, y, sens, {", ".join(_MASKS[:2])} '
+                             '(and test_mask for test metrics)')
     x, edge_index = data.x, data.edge_index
     if x.dim() != 2 or not x.is_floating_point():
         raise ValueError(f'x must be a 2-D floating-point tensor [nodes, features], got '
@@ -51,18 +54,19 @@ def validate_graph(data: Data) -> None:
     n = x.size(0)
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= n):
         raise ValueError(f'edge_index refers to nodes outside 0..{n - 1}')
-    for name in _MASKS + ('y', 'sens'):
+    masks = tuple(m for m in _MASKS if getattr(data, m, None) is not None)
+    for name in masks + ('y', 'sens'):
         if getattr(data, name).size(0) != n:
             raise ValueError(f'{name} has {getattr(data, name).size(0)} rows but the graph '
                              f'has {n} nodes')
-    for name in _MASKS:
+    for name in masks:
         mask = getattr(data, name)
         if mask.dtype != torch.bool:
             raise ValueError(f'{name} must be a boolean mask, got dtype {mask.dtype}')
         if not mask.any():
             raise ValueError(f'{name} selects no node')
-    for i, a in enumerate(_MASKS):
-        for b in _MASKS[i + 1:]:
+    for i, a in enumerate(masks):
+        for b in masks[i + 1:]:
             if (a, b) == ('val_mask', 'test_mask') and data.get('val_is_test', False):
                 continue  # the FairGNN protocol on NBA, flagged in every result
             overlap = int((getattr(data, a) & getattr(data, b)).sum())
@@ -71,24 +75,51 @@ def validate_graph(data: Data) -> None:
                                  'disjoint (use graph_data split="stratified")')
     if data.sens.is_floating_point():
         raise ValueError('sens must hold integer group ids, got a floating-point tensor')
-    used = data.train_mask | data.val_mask | data.test_mask
+    used = torch.stack([getattr(data, m) for m in masks]).any(0)
     labels = torch.unique(data.y[used])
     if not bool(((labels == 0) | (labels == 1)).all()):
         raise ValueError(f'y must be 0 or 1 on train/val/test nodes, found {labels.tolist()}')
     if (data.sens[used] < 0).any():
         raise ValueError('sens is negative on some train/val/test nodes (unknown group?); '
                          'mask those nodes out or assign them a group')
-    for name in _MASKS:
+    for name in masks:
         mask = getattr(data, name)
         check_split(name, data.y[mask], sensitive_features=data.sens[mask],
                     evaluated=name != 'train_mask')
 
 
-def graph_step_size(data: Data, hidden: int) -> float:
+def graph_step_cost(data: Data, hidden: int) -> float:
     """Multiply-adds of one full-graph forward of a ``hidden``-wide GNN layer pair: the
     size that :func:`~fairgnn_bilevel.train.threads.choose_threads` reads."""
     return float(data.num_nodes * (data.num_features + hidden) * hidden
                  + data.edge_index.size(1) * hidden)
+
+
+def check_model(model: Module, data: Data) -> Tensor:
+    """The logits of ``model(x, edge_index)`` as ``[N]``, computed in eval mode without
+    gradients; raise ``ValueError`` in one line unless the model takes ``(x, edge_index)``
+    and returns one logit per node (shape ``[N]`` or ``[N, 1]``)."""
+    name = type(model).__name__
+    try:
+        inspect.signature(model.forward).bind(data.x, data.edge_index)
+    except TypeError:
+        raise ValueError(f'{name}.forward{inspect.signature(model.forward)} cannot be called '
+                         'as model(x, edge_index); a model of your own must take the node '
+                         'features and edge_index and return one logit per node') from None
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        try:
+            out = model(data.x, data.edge_index)
+        finally:
+            model.train(was_training)
+    n = data.num_nodes
+    if not isinstance(out, Tensor) or tuple(out.shape) not in ((n,), (n, 1)):
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f'{name}(x, edge_index) returned {shape}; binary node classification '
+                         f'needs one logit per node, shape [{n}] or [{n}, 1] (a two-column '
+                         'output would need multi-class training)')
+    return out.view(-1)
 
 
 def encodes_rows(model: Module) -> bool:
@@ -106,7 +137,11 @@ class NodeTask:
         validate_graph(data)
         self.data = data
         self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
-                           for split in ('train', 'val', 'test')}
+                           for split in ('train', 'val', 'test')
+                           if getattr(data, f'{split}_mask', None) is not None}
+
+    def has_split(self, split: str) -> bool:
+        return split in self.split_rows
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
@@ -129,51 +164,44 @@ class GraphTask(NodeTask):
     Args:
         fairness_rows: the nodes the fairness terms see, ``'train'`` (the labelled
             training nodes) or ``'known'`` (every node with ``sens >= 0``, labelled or not).
-        groups: per-node group values the fairness terms use instead of ``data.sens``
-            (FairGNN's estimated group probabilities).
     """
 
-    def __init__(self, model: Module, data: Data, *, fairness_rows: str = 'train',
-                 groups: Optional[Tensor] = None) -> None:
+    def __init__(self, model: Module, data: Data, *, fairness_rows: str = 'train') -> None:
         if fairness_rows not in FAIRNESS_ROWS:
             raise ValueError(f'unknown fairness_rows {fairness_rows!r}; use one of '
                              f'{", ".join(FAIRNESS_ROWS)}')
         super().__init__(data)
         self.model = model
         labelled = self.split_rows['train']
-        groups = data.sens if groups is None else groups
         if fairness_rows == 'train':  # one set of rows for both players
             self.train_rows, self.labelled, self.fair = labelled, None, None
-            self.train_groups = groups[labelled]
+            self.fair_nodes = labelled
         else:
-            fair = (data.sens >= 0).nonzero().view(-1)
-            self.train_rows = torch.unique(torch.cat([labelled, fair]))  # sorted
+            self.fair_nodes = (data.sens >= 0).nonzero().view(-1)
+            self.train_rows = torch.unique(torch.cat([labelled, self.fair_nodes]))  # sorted
             self.labelled = torch.searchsorted(self.train_rows, labelled)
-            self.fair = torch.searchsorted(self.train_rows, fair)
-            self.train_groups = groups[fair]
+            self.fair = torch.searchsorted(self.train_rows, self.fair_nodes)
+        self.train_groups = data.sens[self.fair_nodes]
         self.train_labels = data.y[labelled].float()
-        self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64))
+        self.step_cost = graph_step_cost(data, getattr(model, 'hidden_channels', 64))
         self.encodes_rows = encodes_rows(model)
         if self.encodes_rows:
             self.prepared = model.encoder.prepare(data.x, data.edge_index)
+        else:
+            check_model(model, data)
 
-    def _batch(self, hidden: Tensor) -> TrainBatch:
-        return TrainBatch(hidden, self.train_labels, self.train_groups, self.labelled,
-                          self.fair)
-
-    def _encode(self) -> TrainBatch:
-        return self._batch(self.model.encoder.encode(self.prepared, self.train_rows))
-
-    def _encode_generic(self) -> TrainBatch:
-        return self._batch(self.data.x)
+    def _batch(self, hidden: Tensor) -> Batch:
+        return Batch(hidden, self.train_labels, self.train_groups, self.labelled, self.fair,
+                     nodes=self.fair_nodes)
 
     def _decode_generic(self, x: Tensor) -> Tensor:
         return self.model(x, self.data.edge_index).view(-1)[self.train_rows]
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         if self.encodes_rows:
-            return strategy.step(self._encode, self.model.decode, fairness_scale)
-        return strategy.step(self._encode_generic, self._decode_generic, fairness_scale)
+            batch = self._batch(self.model.encoder.encode(self.prepared, self.train_rows))
+            return strategy.step(batch, self.model.decode, fairness_scale)
+        return strategy.step(self._batch(self.data.x), self._decode_generic, fairness_scale)
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
         """Probability of the positive class for ``rows`` (default: every node), in eval

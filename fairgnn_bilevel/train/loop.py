@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, List, Protocol
+from typing import Dict, Iterator, List, Protocol
 
 import numpy as np
 import torch
@@ -13,18 +14,20 @@ from tqdm.auto import tqdm
 from .selection import ParetoArchive, SelectionRule
 from .strategies import Strategy
 
-__all__ = ['Task', 'LoopResult', 'run_epochs', 'seed_everything']
+__all__ = ['Task', 'LoopResult', 'run_epochs', 'seed_everything', 'isolated_rng']
 
 
 class Task(Protocol):
     """What the loop trains: a model, one epoch of steps, and metrics on a split."""
 
     model: Module
-    step_size: float  # multiply-adds of one forward pass, to choose a thread count
+    step_cost: float  # multiply-adds of one forward pass, to choose a thread count
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float) -> Dict[str, float]: ...
 
     def evaluate(self, split: str) -> Dict[str, float]: ...
+
+    def has_split(self, split: str) -> bool: ...
 
 
 @dataclass
@@ -39,6 +42,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def isolated_rng(seed: int) -> Iterator[None]:
+    """Seed Python, NumPy and torch (every CUDA device too) with ``seed`` inside the block
+    and give the caller's generator states back after it, so that a run repeats bit for bit
+    and leaves no trace in the caller's random numbers."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            seed_everything(seed)
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRule,

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 from ..nn.classifier import predict_proba
 from .distributed import Shard
-from .graph import NodeTask, encodes_rows, graph_step_size
-from .strategies import Strategy, TrainBatch
+from .graph import NodeTask, encodes_rows, graph_step_cost
+from .strategies import Batch, Strategy
 
 __all__ = ['SCALE_INSTALL', 'require_sampler', 'SeedBatches', 'MiniBatchGraphTask']
 
@@ -102,15 +102,13 @@ class MiniBatchGraphTask(NodeTask):
         num_neighbors: neighbours sampled per node and layer, first hop first; ``-1``
             takes every neighbour.
         seed: seeds the order of the seed nodes in each epoch.
-        groups: per-node group values for the fairness terms instead of ``data.sens``.
         shard: this process's place in data-parallel training (default: read from
             torch.distributed).
         progress: a bar over each epoch's steps (an epoch of a large graph takes minutes).
     """
 
     def __init__(self, model: Module, data: Data, *, batch_size: int,
-                 num_neighbors: Sequence[int], seed: int = 0, groups: Optional[Tensor] = None,
-                 shard: Optional[Shard] = None, progress: bool = False) -> None:
+                 num_neighbors: Sequence[int], seed: int = 0, shard: Optional[Shard] = None, progress: bool = False) -> None:
         if not encodes_rows(model):
             raise ValueError(f'mini-batch training encodes sampled subgraphs, and '
                              f'{type(model).__name__} does not expose a graph encoder; use a '
@@ -125,8 +123,6 @@ class MiniBatchGraphTask(NodeTask):
         self.model = model
         self.shard = shard if shard is not None else Shard()
         self.seeds = self.split_rows['train']
-        self.groups = data.sens if groups is None else groups
-        self.num_groups = int(data.sens.max()) + 1
         self.labels = data.y.float()
         n, device = data.num_nodes, data.x.device
         # GCN's Â has one self-loop per node (gcn_norm keeps no duplicates of it); the
@@ -147,7 +143,7 @@ class MiniBatchGraphTask(NodeTask):
         self.epoch, self.progress = 0, progress
         fanout = math.prod(k if k >= 0 else max(edge_index.size(1) / n, 1.0)
                            for k in num_neighbors)
-        self.step_size = graph_step_size(data, getattr(model, 'hidden_channels', 64)) * min(
+        self.step_cost = graph_step_cost(data, getattr(model, 'hidden_channels', 64)) * min(
             1.0, batch_size / self.shard.world_size * fanout / n)
         self.inference_prepared = model.encoder.prepare_inference(
             data.x, data.edge_index, normalized=self._normalized_adjacency)
@@ -170,10 +166,10 @@ class MiniBatchGraphTask(NodeTask):
                                           check_invariants=False)
         return adj, self.dinv.square()
 
-    def _prepare(self, batch: Data) -> Any:
+    def _prepare(self, subgraph: Data) -> Any:
         """The encoder's view of a sampled subgraph, with the full graph's edge weights."""
-        node = batch.n_id.to(self.dinv.device)
-        source, target = batch.edge_index.to(node.device)
+        node = subgraph.n_id.to(self.dinv.device)
+        source, target = subgraph.edge_index.to(node.device)
         sampled = degree(target, len(node), dtype=self.dinv.dtype)
         weight = (self.dinv[node[source]] * self.dinv[node[target]]
                   * self.in_degree[node[target]] / sampled[target])
@@ -185,30 +181,29 @@ class MiniBatchGraphTask(NodeTask):
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         self.schedule.set_epoch(self.epoch)
         self.epoch += 1
-        distributed = self.shard if self.shard.distributed else None
+        distributed = self.shard.distributed
         sums: Dict[str, float] = {}
         steps = 0
         unions = self.schedule.global_batches()
         steps_bar = tqdm(zip(self.loader, unions), desc='steps', total=len(unions),
                          disable=not self.progress, leave=False, mininterval=0.5)
-        for batch, union in steps_bar:
-            prepared = self._prepare(batch)
-            seeds = batch.n_id[:batch.batch_size].to(self.labels.device)
-            rows = torch.arange(batch.batch_size, device=seeds.device)
-
-            def encode() -> TrainBatch:
-                return TrainBatch(self.model.encoder.encode(prepared, rows), self.labels[seeds],
-                                  self.groups[seeds], shard=distributed,
-                                  num_labelled=len(union), num_groups=self.num_groups)
-
-            for name, value in strategy.step(encode, self.model.decode, fairness_scale).items():
+        for subgraph, union in steps_bar:
+            prepared = self._prepare(subgraph)
+            seeds = subgraph.n_id[:subgraph.batch_size].to(self.labels.device)
+            rows = torch.arange(subgraph.batch_size, device=seeds.device)
+            batch = Batch(self.model.encoder.encode(prepared, rows), self.labels[seeds],
+                          self.data.sens[seeds], nodes=seeds,
+                          total=len(union) if distributed else None,
+                          processes=self.shard.world_size)
+            for name, value in strategy.step(batch, self.model.decode, fairness_scale).items():
                 sums[name] = sums.get(name, 0.0) + value
             steps += 1
-        # each rank's losses are its shares of the union batch's: their sum is the loss
+        # each rank's losses sum, over ranks, to the union batch's times the ranks
         names = sorted(sums)
         totals = self.shard.total(torch.tensor([sums[k] for k in names], dtype=torch.float64,
                                                device=self.labels.device))  # nccl: on the GPU
-        return {name: float(total) / steps for name, total in zip(names, totals)}
+        return {name: float(total) / (steps * self.shard.world_size)
+                for name, total in zip(names, totals)}
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
         """Probability of the positive class for ``rows`` (default: every node), exact,

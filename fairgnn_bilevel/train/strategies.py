@@ -1,38 +1,38 @@
-"""One optimisation step per strategy: the file where the leader's and the follower's updates live.
+"""The runner's strategies: one optimisation step per method, composed of the core pieces.
 
-:meth:`Strategy.step` gets ``encode()`` (the encoder's rows, labels and groups, computed
-once per step), ``decode(hidden)`` (rows → logits through the fairness block and head) and
-the epoch's ``fairness_scale``; graph and table tasks differ only in these callables.  A
-new strategy is a :class:`Strategy` whose keyword arguments are its hyperparameters (the
-config's ``train`` keys), added to :data:`STRATEGIES`.  Its losses come from the batch
-(``task_loss``, ``fairness_loss``, ``mean``, ...) and its optimiser steps go through
-``batch.apply(optimizer)``: then the same code is exact in a data-parallel step, where the
-batch makes each loss this rank's share and sums the gradients over ranks.
+The follower's moves live in :mod:`~fairgnn_bilevel.followers` and the fairness losses in
+:mod:`~fairgnn_bilevel.losses`; a strategy holds them and the leader's optimiser, and
+:meth:`Strategy.step` plays one step on a :class:`Batch`.  A new strategy is a
+:class:`Strategy` whose keyword arguments are its hyperparameters (the config's ``train``
+keys), added to :data:`STRATEGIES`.  Data parallel (``shard``): the losses reduce their
+group statistics over processes through the core's reduction hook, each process's task loss
+is its share of the union batch's, and :meth:`Strategy._descend` averages the gradients
+over processes before the optimiser steps.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.func import functional_call
-from torch.nn import Linear, Module, Parameter
+from torch.nn import Linear, Module
 
-from ..losses import covariance_loss, fairness_loss
+from ..followers import Decode, FirstOrderFollower, UnrolledFollower
+from ..losses import CovarianceLoss, make_fairness_loss
 from ..nn.fairness_block import follower_parameters, leader_parameters
 from .distributed import Shard
 
-__all__ = ['TrainBatch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
+__all__ = ['Batch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
            'UnrolledBilevel', 'Reference', 'FairGNN', 'STRATEGIES', 'METHODS', 'DEFAULTS',
-           'make_strategy', 'hyperparameters', 'task_loss']
+           'make_strategy', 'hyperparameters', 'task_loss', 'reads']
 
 # The one set of default hyperparameters: the strategies' signatures, the config and the
 # scikit-learn estimator all read them from here.
 # (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.)
-DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2,
+DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2,
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
                                 weight_decay=1e-5, alpha=4.0, beta=0.01)
 
@@ -41,21 +41,25 @@ def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
     return values if index is None else values[index]
 
 
+def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Binary cross-entropy on logits (the leader's objective f)."""
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
 @dataclass
-class TrainBatch:
+class Batch:
     """What one step trains on.
 
     Attributes:
-        hidden: encoder rows (with grad) that the players decode.
+        hidden: rows (with grad) that the players decode: encoder rows, or a model's input.
         labels: labels of the labelled rows, ``hidden[labelled]``.
-        groups: sensitive groups of the fairness rows, ``hidden[fair]`` (for
-            :class:`FairGNN`, estimated probabilities of group 1).
+        groups: sensitive groups of the fairness rows, ``hidden[fair]``.
         labelled, fair: row indices into ``hidden``; ``None`` means every row.  They
             differ when the fairness loss also looks at unlabelled nodes of known group.
-        shard: this process's part in a data-parallel step (``None``: one process).  The
-            losses are then this rank's shares of the union batch's losses (see
-            :mod:`~fairgnn_bilevel.train.distributed`), which need ``num_labelled`` (the
-            union batch's labelled rows) and ``num_groups`` (groups are ``0 .. g - 1``).
+        nodes: the graph's node ids of the fairness rows (for per-node inputs such as
+            FairGNN's estimated groups); ``None`` for tables.
+        total: in a data-parallel step, the union batch's labelled rows; each process's
+            task loss is then its share, scaled for gradients averaged over ``processes``.
     """
 
     hidden: Tensor
@@ -63,236 +67,166 @@ class TrainBatch:
     groups: Tensor
     labelled: Optional[Tensor] = None
     fair: Optional[Tensor] = None
-    shard: Optional[Shard] = None
-    num_labelled: Optional[int] = None
-    num_groups: Optional[int] = None
+    nodes: Optional[Tensor] = None
+    total: Optional[int] = None
+    processes: int = 1
 
     def fair_rows(self, values: Tensor) -> Tensor:
         """The rows of ``values`` (aligned with ``hidden``) that the fairness terms see."""
         return _rows(values, self.fair)
 
+    @property
+    def fair_labels(self) -> Optional[Tensor]:
+        """Labels of the fairness rows, when they are the labelled rows."""
+        return self.labels if self.fair is None else None
+
+    def mean(self, values: Tensor) -> Tensor:
+        """Mean of per-row ``values`` of the labelled rows over the batch (data parallel:
+        this process's share, scaled for averaged gradients)."""
+        if self.total is None:
+            return values.mean()
+        return values.sum() * (self.processes / self.total)
+
     def task_loss(self, logits: Tensor) -> Tensor:
         """The task loss f on the labelled rows."""
         logits = _rows(logits, self.labelled)
-        if self.shard is None:
+        if self.total is None:
             return task_loss(logits, self.labels)
-        return F.binary_cross_entropy_with_logits(
-            logits, self.labels.to(logits.dtype), reduction='sum') / self.num_labelled
-
-    def fairness_loss(self, name: str, logits: Tensor) -> Tensor:
-        """The fairness loss ``name`` on the fairness rows (``'eo'`` needs them labelled)."""
-        if self.fair is not None and name != 'dp':
-            raise ValueError(f'the {name!r} fairness loss needs labels, and the fairness rows '
-                             "include unlabelled nodes; use fairness 'dp' or fairness_rows "
-                             "'train'")
-        if self.shard is None:
-            return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels)
-        return fairness_loss(name, self.fair_rows(logits), self.groups, self.labels,
-                             reduce=self.shard.sum,
-                             num_groups=self.num_groups) / self.shard.world_size
-
-    def mean(self, values: Tensor) -> Tensor:
-        """The mean of per-row ``values`` over the batch (in a data-parallel step: this
-        rank's share of the union batch's mean; its rows are the labelled rows)."""
-        return values.mean() if self.shard is None else values.sum() / self.num_labelled
-
-    def covariance_loss(self, logits: Tensor) -> Tensor:
-        """FairGNN's |Cov(group score, σ(logit))| on the fairness rows."""
-        if self.shard is None:
-            return covariance_loss(self.fair_rows(logits), self.groups)
-        return covariance_loss(self.fair_rows(logits), self.groups,
-                               reduce=self.shard.sum) / self.shard.world_size
-
-    def across_ranks(self, tensor: Tensor) -> Tensor:
-        """``tensor`` summed over the ranks of a data-parallel step, differentiably."""
-        return tensor if self.shard is None else self.shard.sum(tensor)
-
-    def apply(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()`` on the gradients of the union batch (summed over ranks)."""
-        if self.shard is not None:
-            self.shard.sum_grads(p for group in optimizer.param_groups for p in group['params'])
-        optimizer.step()
+        return self.mean(F.binary_cross_entropy_with_logits(
+            logits, self.labels.to(logits.dtype), reduction='none'))
 
 
-Encode = Callable[[], TrainBatch]
-Decode = Callable[[Tensor], Tensor]
-
-
-def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Binary cross-entropy on logits (the leader's objective f)."""
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-
-
-def _adam(params: Sequence[Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-
-
-def _set_grads(params: Sequence[Parameter], grads: Sequence[Tensor]) -> None:
-    for param, grad in zip(params, grads):
-        param.grad = grad
+def _adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
+    return torch.optim.Adam(list(params), lr=lr, weight_decay=weight_decay, fused=True)
 
 
 class Strategy:
-    """Base: a strategy holds its optimisers; :meth:`step` performs one update.
+    """Base: a strategy holds its players and optimisers; :meth:`step` performs one update.
 
-    ``estimates_groups``: the strategy's fairness terms see estimated groups (the engine
-    passes them as the batch's ``groups``) rather than the true ones.
-    ``uses_representation``: the strategy reads the encoder rows themselves, so the model
-    must expose its encoder (a :class:`~fairgnn_bilevel.nn.BilevelModel`).
+    ``needs_group_scores``: the strategy takes ``scores``, an estimated group probability
+    per node, which the engine computes (FairGNN).  ``uses_representation``: it reads the
+    encoder rows themselves, so the model must expose its encoder.
     """
 
-    estimates_groups = False
+    needs_group_scores = False
     uses_representation = False
 
-    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+    def __init__(self, shard: Optional[Shard] = None) -> None:
+        self.shard = shard if shard is not None and shard.distributed else None
+        self.reduce = None if self.shard is None else self.shard.sum
+
+    def _fairness(self, name: str, num_groups: Optional[int]):
+        return make_fairness_loss(name, reduce=self.reduce,
+                                  num_groups=None if self.reduce is None else num_groups)
+
+    def _descend(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+        """``optimizer`` steps on the gradient of ``loss`` (averaged over processes)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.shard is not None:
+            self.shard.average_grads(p for g in optimizer.param_groups for p in g['params'])
+        optimizer.step()
+
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
         """One update; returns the step's losses.  ``fairness_scale`` multiplies η or λ."""
         raise NotImplementedError
+
+
+def _floats(**losses: Tensor) -> Dict[str, float]:
+    return {name: float(value.detach()) for name, value in losses.items()}
 
 
 class Vanilla(Strategy):
     """Task loss only; every parameter (the fairness block's too) in one Adam."""
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        self.optimizer = _adam(list(model.parameters()), leader_lr, weight_decay)
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
+        super().__init__(shard)
+        self.optimizer = _adam(model.parameters(), leader_lr, weight_decay)
 
-    def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
-        return {'task_loss': batch.task_loss(logits)}
-
-    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        batch = encode()
-        terms = self._terms(decode(batch.hidden), batch, fairness_scale)
-        self.optimizer.zero_grad(set_to_none=True)
-        sum(terms.values()).backward()
-        batch.apply(self.optimizer)
-        return {name: float(value.detach()) for name, value in terms.items()}
+        f = batch.task_loss(decode(batch.hidden))
+        self._descend(self.optimizer, f)
+        return _floats(task_loss=f)
 
 
-class Lagrangian(Vanilla):
-    r"""Minimise :math:`f + \lambda\,\phi` over all parameters with one optimiser."""
+class Lagrangian(Strategy):
+    r"""Minimise :math:`f + \lambda\,\phi` over all parameters with one Adam."""
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  lam: float = DEFAULTS['lam'], fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        super().__init__(model, leader_lr=leader_lr, weight_decay=weight_decay)
-        self.lam, self.fairness = lam, fairness
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
+        super().__init__(shard)
+        self.optimizer = _adam(model.parameters(), leader_lr, weight_decay)
+        self.lam, self.loss = lam, self._fairness(fairness, num_groups)
 
-    def _terms(self, logits: Tensor, batch: TrainBatch, scale: float) -> Dict[str, Tensor]:
-        return {'task_loss': batch.task_loss(logits),
-                'fairness_loss': scale * self.lam * batch.fairness_loss(self.fairness, logits)}
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
+             ) -> Dict[str, float]:
+        logits = decode(batch.hidden)
+        f = batch.task_loss(logits)
+        phi = fairness_scale * self.lam * self.loss(batch.fair_rows(logits), batch.groups,
+                                                    batch.fair_labels)
+        self._descend(self.optimizer, f + phi)
+        return _floats(task_loss=f, fairness_loss=phi)
 
 
-class _Bilevel(Strategy):
-    r"""What both bilevel steps share: the follower (the model's fairness blocks) plays
-    first on :math:`\eta\phi` with the leader's encoder rows fixed, then the leader
-    (every other parameter) takes an Adam step (``leader_lr``, ``weight_decay``) on the
-    task loss f alone, with the gradient :meth:`_play` returns.  ``follower_steps``
-    follower steps per leader step; ``fairness`` names the loss φ (``'dp'`` or ``'eo'``).
-    """
+class UnrolledBilevel(Strategy):
+    r"""The leader (every parameter outside the fairness blocks, Adam with ``leader_lr``
+    and ``weight_decay``) steps on the task loss at the follower's response, here an
+    :class:`~fairgnn_bilevel.followers.UnrolledFollower` of ``follower_steps`` plain
+    gradient steps of size ``follower_step_size`` on :math:`\eta\phi` (``fairness``)."""
+
+    follower_type: Type = UnrolledFollower
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_step_size: float = DEFAULTS['follower_step_size'],
                  eta: float = DEFAULTS['eta'], follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
+        self._init(model, follower_step_size, leader_lr, eta, follower_steps, fairness,
+                   weight_decay, shard, num_groups)
+
+    def _init(self, model: Module, follower_lr: float, leader_lr: float, eta: float,
+              follower_steps: int, fairness: str, weight_decay: float,
+              shard: Optional[Shard], num_groups: Optional[int]) -> None:
         if follower_steps < 1:
             raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
-        self.follower = follower_parameters(model)  # raises, naming the model, without a block
-        self.leader = leader_parameters(model)
-        self.leader_optimizer = _adam(self.leader, leader_lr, weight_decay)
-        self.eta, self.follower_steps, self.fairness = eta, follower_steps, fairness
+        super().__init__(shard)
+        self.follower = self.follower_type(model, self._fairness(fairness, num_groups),
+                                           eta=eta, lr=follower_lr, steps=follower_steps,
+                                           reduce=self.reduce)
+        self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
 
-    def _phi(self, logits: Tensor, batch: TrainBatch, scale: float) -> Tensor:
-        return scale * self.eta * batch.fairness_loss(self.fairness, logits)
-
-    def _play(self, batch: TrainBatch, decode: Decode, scale: float
-              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
-        """The follower's steps; returns (φ, f, the leader's gradient of f)."""
-        raise NotImplementedError
-
-    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        batch = encode()
-        phi, f, leader_grads = self._play(batch, decode, fairness_scale)
-        _set_grads(self.leader, leader_grads)
-        batch.apply(self.leader_optimizer)
-        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
+        logits = self.follower.respond(batch.hidden, decode, batch.groups, batch.fair_labels,
+                                       rows=batch.fair, scale=fairness_scale)
+        f = batch.task_loss(logits)
+        self._descend(self.leader_optimizer, f)
+        return _floats(task_loss=f, fairness_loss=self.follower.last_loss)
 
 
-class FirstOrderBilevel(_Bilevel):
-    r"""The paper's Algorithm 1: the follower steps with its own Adam (``follower_lr``) on
-    :math:`\eta\phi`, then the leader on :math:`\nabla_{\theta_p} f` at the follower's
-    new point (no second-order terms).  Other arguments: see :class:`_Bilevel`.
-    """
+class FirstOrderBilevel(UnrolledBilevel):
+    r"""The paper's Algorithm 1: the follower is a
+    :class:`~fairgnn_bilevel.followers.FirstOrderFollower` (Adam, rate ``follower_lr``);
+    the leader then steps on the task loss at its new point.  Other arguments: see
+    :class:`UnrolledBilevel`."""
 
-    def __init__(self, model: Module, *, follower_lr: float = DEFAULTS['follower_lr'],
-                 **shared: Any) -> None:
-        super().__init__(model, **shared)
-        self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
+    follower_type = FirstOrderFollower
 
-    def _play(self, batch: TrainBatch, decode: Decode, scale: float
-              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
-        # The follower never moves the leader: its loss sees the encoder rows detached and
-        # its gradient is taken with respect to the block's parameters only.
-        hidden = batch.hidden.detach()
-        for _ in range(self.follower_steps):
-            phi = self._phi(decode(hidden), batch, scale)
-            _set_grads(self.follower, torch.autograd.grad(phi, self.follower))
-            batch.apply(self.follower_optimizer)
-        f = batch.task_loss(decode(batch.hidden))
-        return phi, f, torch.autograd.grad(f, self.leader, allow_unused=True)
-
-
-class _Call(Module):
-    """Lets ``functional_call`` substitute parameters of ``model`` inside any callable."""
-
-    def __init__(self, model: Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, fn: Decode, hidden: Tensor) -> Tensor:
-        return fn(hidden)
-
-
-class UnrolledBilevel(_Bilevel):
-    r"""The paper's methodology: the leader's gradient runs through the follower's response.
-
-    :math:`\theta_s^{j+1} = \theta_s^j - \alpha_s \nabla_{\theta_s}\eta\phi(\theta_p,
-    \theta_s^j)` for ``follower_steps`` plain gradient steps of size :math:`\alpha_s` =
-    ``follower_step``, kept differentiable in :math:`\theta_p`; the leader steps on
-    :math:`\nabla_{\theta_p} f(\theta_p, \theta_s^k(\theta_p))` and the block keeps
-    :math:`\theta_s^k`.  Other arguments: see :class:`_Bilevel`.
-    """
-
-    def __init__(self, model: Module, *, follower_step: float = DEFAULTS['follower_step'],
-                 **shared: Any) -> None:
-        super().__init__(model, **shared)
-        names = {id(p): name for name, p in model.named_parameters()}
-        self.follower_names = [f'model.{names[id(p)]}' for p in self.follower]
-        self.follower_step = follower_step
-        self._call = _Call(model)
-
-    def _decode_with(self, follower: Sequence[Tensor], decode: Decode, hidden: Tensor) -> Tensor:
-        return functional_call(self._call, dict(zip(self.follower_names, follower)),
-                               (decode, hidden))
-
-    def _play(self, batch: TrainBatch, decode: Decode, scale: float
-              ) -> Tuple[Tensor, Tensor, Sequence[Tensor]]:
-        theta: List[Tensor] = list(self.follower)
-        for _ in range(self.follower_steps):
-            phi = self._phi(self._decode_with(theta, decode, batch.hidden), batch, scale)
-            grads = torch.autograd.grad(phi, theta, create_graph=True)
-            # every rank's follower takes the union batch's step, and the leader's
-            # gradient flows back through every rank's part of it
-            theta = [t - self.follower_step * batch.across_ranks(g)
-                     for t, g in zip(theta, grads)]
-        f = batch.task_loss(self._decode_with(theta, decode, batch.hidden))
-        leader_grads = torch.autograd.grad(f, self.leader, allow_unused=True)
-        with torch.no_grad():
-            for param, value in zip(self.follower, theta):
-                param.copy_(value)
-        return phi, f, leader_grads
+    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
+                 follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
+                 follower_steps: int = DEFAULTS['follower_steps'],
+                 fairness: str = DEFAULTS['fairness'],
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
+        self._init(model, follower_lr, leader_lr, eta, follower_steps, fairness,
+                   weight_decay, shard, num_groups)
 
 
 class Reference(Strategy):
@@ -308,34 +242,40 @@ class Reference(Strategy):
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
                  fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        self.follower = follower_parameters(model)
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
+        super().__init__(shard)
         self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
-        self.follower_optimizer = _adam(self.follower, follower_lr, 0.0)
-        self.eta, self.fairness = eta, fairness
+        self.follower_optimizer = _adam(follower_parameters(model), follower_lr, 0.0)
+        self.eta, self.loss = eta, self._fairness(fairness, num_groups)
 
-    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+    def _apply(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.shard is not None:
+            self.shard.average_grads(p for g in optimizer.param_groups for p in g['params'])
+        optimizer.step()
+
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        batch = encode()
         self.leader_optimizer.zero_grad(set_to_none=True)
         self.follower_optimizer.zero_grad(set_to_none=True)
-        phi = fairness_scale * self.eta * batch.fairness_loss(
-            self.fairness, torch.sigmoid(decode(batch.hidden)))
+        probs = torch.sigmoid(decode(batch.hidden))
+        phi = fairness_scale * self.eta * self.loss(batch.fair_rows(probs), batch.groups,
+                                                    batch.fair_labels)
         phi.backward(retain_graph=True)   # fills leader *and* follower gradients
-        batch.apply(self.follower_optimizer)
+        self._apply(self.follower_optimizer)
         f = batch.task_loss(decode(batch.hidden))
         f.backward()                      # accumulates onto the fairness gradients
-        batch.apply(self.leader_optimizer)
-        return {'task_loss': float(f.detach()), 'fairness_loss': float(phi.detach())}
+        self._apply(self.leader_optimizer)
+        return _floats(task_loss=f, fairness_loss=phi)
 
 
 class FairGNN(Strategy):
     r"""FairGNN's adversarial debiasing (Dai & Wang, WSDM 2021) with its covariance term.
 
     Three players.  A sensitive-attribute estimator, trained beforehand on the few nodes
-    whose group is known, gives every fairness row an estimated group probability
-    :math:`\hat{s}` (the batch's ``groups``; the known nodes keep their true group).
-    The classifier (every parameter of the model) then minimises
+    whose group is known, gives every node an estimated group probability
+    :math:`\hat{s}` (``scores``; the known nodes keep their true group).  The classifier
+    (every parameter of the model) then minimises
 
     .. math::
         f \;+\; \alpha\,\bigl|\operatorname{Cov}(\hat{s}, \sigma(z))\bigr|
@@ -347,48 +287,45 @@ class FairGNN(Strategy):
     ``leader_lr`` and ``weight_decay``; the warm-up schedule scales α and β.
     """
 
-    estimates_groups = uses_representation = True
+    needs_group_scores = uses_representation = True
 
-    def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
-                 alpha: float = DEFAULTS['alpha'], beta: float = DEFAULTS['beta'],
-                 weight_decay: float = DEFAULTS['weight_decay']) -> None:
-        self.classifier = list(model.parameters())
-        self.optimizer = _adam(self.classifier, leader_lr, weight_decay)
-        self.alpha, self.beta = alpha, beta
+    def __init__(self, model: Module, *, scores: Tensor,
+                 leader_lr: float = DEFAULTS['leader_lr'], alpha: float = DEFAULTS['alpha'],
+                 beta: float = DEFAULTS['beta'], weight_decay: float = DEFAULTS['weight_decay'],
+                 shard: Optional[Shard] = None, num_groups: Optional[int] = None) -> None:
+        super().__init__(shard)
+        self.optimizer = _adam(model.parameters(), leader_lr, weight_decay)
+        self.scores, self.alpha, self.beta = scores, alpha, beta
+        self.covariance = CovarianceLoss(reduce=self.reduce)
         self.lr, self.weight_decay = leader_lr, weight_decay
         self.adversary: Optional[Linear] = None
 
-    def _adversary(self, hidden: Tensor, shard: Optional[Shard] = None) -> Linear:
+    def _adversary(self, hidden: Tensor) -> Linear:
         # built at the first step, when the width of the encoder rows is known
         if self.adversary is None:
             self.adversary = Linear(hidden.size(-1), 1).to(hidden.device, hidden.dtype)
-            if shard is not None:
-                shard.broadcast(self.adversary)  # every rank starts from rank 0's
-            self.adversary_optimizer = _adam(list(self.adversary.parameters()), self.lr,
+            if self.shard is not None:
+                self.shard.broadcast(self.adversary)  # every process starts from rank 0's
+            self.adversary_optimizer = _adam(self.adversary.parameters(), self.lr,
                                              self.weight_decay)
         return self.adversary
 
-    def step(self, encode: Encode, decode: Decode, fairness_scale: float = 1.0
+    def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        batch = encode()
         logits = decode(batch.hidden)
         hidden = batch.fair_rows(batch.hidden)
-        scores = batch.groups.to(hidden.dtype)
-        adversary = self._adversary(hidden, batch.shard)
+        scores = self.scores[batch.nodes].to(hidden.dtype)
+        adversary = self._adversary(hidden)
         f = batch.task_loss(logits)
-        covariance = fairness_scale * self.alpha * batch.covariance_loss(logits)
+        covariance = fairness_scale * self.alpha * self.covariance(batch.fair_rows(logits),
+                                                                   scores)
         fooled = fairness_scale * self.beta * batch.mean(F.binary_cross_entropy_with_logits(
             adversary(hidden).view(-1), scores, reduction='none'))
-        grads = torch.autograd.grad(f + covariance - fooled, self.classifier, allow_unused=True)
-        _set_grads(self.classifier, grads)
-        batch.apply(self.optimizer)
+        self._descend(self.optimizer, f + covariance - fooled)
         adversary_loss = batch.mean(F.binary_cross_entropy_with_logits(
             adversary(hidden.detach()).view(-1), scores, reduction='none'))
-        self.adversary_optimizer.zero_grad(set_to_none=True)
-        adversary_loss.backward()
-        batch.apply(self.adversary_optimizer)
-        return {'task_loss': float(f.detach()), 'fairness_loss': float(covariance.detach()),
-                'adversary_loss': float(adversary_loss.detach())}
+        self._descend(self.adversary_optimizer, adversary_loss)
+        return _floats(task_loss=f, fairness_loss=covariance, adversary_loss=adversary_loss)
 
 
 STRATEGIES: Dict[str, Type[Strategy]] = {
@@ -400,25 +337,33 @@ STRATEGIES: Dict[str, Type[Strategy]] = {
     'fairgnn': FairGNN,
 }
 METHODS: Tuple[str, ...] = tuple(STRATEGIES)
+_PLUMBING = ('shard', 'num_groups', 'scores')  # given by the runner, not hyperparameters
 
 
 def hyperparameters(method: str) -> Tuple[str, ...]:
-    """The hyperparameters (keyword arguments) that strategy ``method`` takes, its own and
-    those its bases take through ``**shared``."""
-    names = []
-    for cls in STRATEGIES[method].__mro__:
-        if '__init__' in vars(cls):
-            parameters = inspect.signature(cls.__init__).parameters.values()
-            names += [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
-            if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters):
-                break
-    return tuple(names)
+    """The hyperparameters (keyword arguments) that strategy ``method`` takes."""
+    parameters = inspect.signature(STRATEGIES[method].__init__).parameters.values()
+    return tuple(p.name for p in parameters
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _PLUMBING)
 
 
-def make_strategy(method: str, model: Module, **options: Any) -> Strategy:
+def reads(name: str) -> Tuple[str, ...]:
+    """The methods whose strategy takes hyperparameter ``name``."""
+    return tuple(m for m in METHODS if name in hyperparameters(m))
+
+
+def make_strategy(method: str, model: Module, *, shard: Optional[Shard] = None,
+                  num_groups: Optional[int] = None, scores: Optional[Tensor] = None,
+                  **options: Any) -> Strategy:
     """The strategy called ``method``, given the ``options`` it takes; options of other
     strategies are left out, so one set of settings serves every method."""
     if method not in STRATEGIES:
         raise ValueError(f'unknown method {method!r}; use one of {", ".join(METHODS)}')
-    taken = hyperparameters(method)
-    return STRATEGIES[method](model, **{k: v for k, v in options.items() if k in taken})
+    cls = STRATEGIES[method]
+    taken = {k: v for k, v in options.items() if k in hyperparameters(method)}
+    if cls.needs_group_scores:
+        if scores is None:
+            raise ValueError(f'method {method!r} needs scores: an estimated group '
+                             'probability per node')
+        taken['scores'] = scores
+    return cls(model, shard=shard, num_groups=num_groups, **taken)

@@ -9,7 +9,7 @@ from torch.nn import Module
 
 from ..metrics import binary_report
 from ..nn.classifier import predict_proba
-from .strategies import Strategy, TrainBatch
+from .strategies import Batch, Strategy
 
 if TYPE_CHECKING:  # the data layer imports the engine, which imports this module
     from ..tabular.datasets import TabularData
@@ -37,7 +37,7 @@ class TabularTask:
                         for split in data.X}
         self.generator = torch.Generator().manual_seed(seed)
         hidden = getattr(model, 'hidden', 64)
-        self.step_size = float(min(batch_size, len(data.y['train']))
+        self.step_cost = float(min(batch_size, len(data.y['train']))
                                * (data.num_features + hidden) * hidden)
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
@@ -46,11 +46,13 @@ class TabularTask:
         totals: Dict[str, float] = {}
         batches = order.split(self.batch_size)
         for rows in batches:
-            def encode(rows=rows) -> TrainBatch:
-                return TrainBatch(self.model.encoder(X[rows]), y[rows].float(), sens[rows])
-            for name, value in strategy.step(encode, self.model.decode, fairness_scale).items():
+            batch = Batch(self.model.encoder(X[rows]), y[rows].float(), sens[rows])
+            for name, value in strategy.step(batch, self.model.decode, fairness_scale).items():
                 totals[name] = totals.get(name, 0.0) + value / len(batches)
         return totals
+
+    def has_split(self, split: str) -> bool:
+        return split in self.tensors
 
     def evaluate(self, split: str) -> Dict[str, float]:
         X, y, sens = self.tensors[split]

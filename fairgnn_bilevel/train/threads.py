@@ -58,13 +58,13 @@ def other_runnable(samples: int = 3, interval: float = 0.02) -> int:
     return seen
 
 
-def choose_threads(setting: Union[int, str], step_size: float) -> int:
+def choose_threads(setting: Union[int, str], step_cost: float) -> int:
     """The thread count for ``setting`` (``'auto'`` or a number) and a step of
-    ``step_size`` multiply-adds (see the module docstring)."""
+    ``step_cost`` multiply-adds (see the module docstring)."""
     if setting != 'auto':
         return int(setting)
     cores = available_cores()
-    if step_size < LARGE_STEP or cores == 1:
+    if step_cost < LARGE_STEP or cores == 1:
         return 1
     return max(1, cores - other_runnable())
 

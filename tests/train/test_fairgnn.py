@@ -12,7 +12,7 @@ from fairgnn_bilevel.api import fit, fit_tabular
 from fairgnn_bilevel.config import ConfigError
 from fairgnn_bilevel.losses import covariance_loss
 from fairgnn_bilevel.nn import FairBiNNGNN
-from fairgnn_bilevel.train.engine import estimated_groups, resolve_config
+from fairgnn_bilevel.engine import estimated_groups, resolve_config
 from fairgnn_bilevel.train.graph import GraphTask
 from fairgnn_bilevel.train.group_estimate import estimate_groups
 from fairgnn_bilevel.train.strategies import FairGNN, make_strategy, task_loss
@@ -40,8 +40,9 @@ def _step(alpha, beta):
     data = tiny_graph(n=60)
     model = FairBiNNGNN(data.num_features, 8)
     scores = torch.rand(data.num_nodes)  # estimated group probabilities
-    task = GraphTask(model, data, groups=scores)
-    strategy = make_strategy('fairgnn', model, leader_lr=1e-2, alpha=alpha, beta=beta)
+    task = GraphTask(model, data)
+    strategy = make_strategy('fairgnn', model, scores=scores, leader_lr=1e-2, alpha=alpha,
+                             beta=beta)
     assert isinstance(strategy, FairGNN)
     adversary = copy.deepcopy(strategy._adversary(torch.zeros(1, 8)))  # as the step sees it
     before = copy.deepcopy(model)

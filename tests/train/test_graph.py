@@ -32,7 +32,7 @@ def test_shared_step_equals_straightforward_step(method, sparse):
         data.train_mask = torch.zeros_like(data.train_mask).index_fill(0, keep, True)
     fast = FairBiNNGNN(data.num_features, 16, num_layers=2)
     plain = Plain(copy.deepcopy(fast))
-    kwargs = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2, eta=10.0, lam=1.0,
+    kwargs = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2, eta=10.0, lam=1.0,
                   follower_steps=2)
     fast_task, plain_task = GraphTask(fast, data), GraphTask(plain, data)
     assert fast_task.encodes_rows and not plain_task.encodes_rows

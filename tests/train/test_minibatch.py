@@ -18,8 +18,8 @@ needs_sampler = pytest.mark.skipif(
                         'command installs them)')
 
 METHODS = ('vanilla', 'lagrangian', 'bilevel_first_order', 'bilevel', 'fairgnn')
-OPTIONS = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-1, eta=50.0, lam=5.0, alpha=4.0,
-               beta=1.0)
+OPTIONS = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-1, eta=50.0, lam=5.0,
+               alpha=4.0, beta=1.0)
 
 
 def graph():
@@ -33,12 +33,13 @@ def model_for(data, encoder='gcn', seed=0):
 
 
 def train_steps(task, method, steps=10):
-    strategy = make_strategy(method, task.model, **OPTIONS)
+    sens = task.data.sens
+    extra = {'scores': sens} if method == 'fairgnn' else {}  # the true groups as scores
+    strategy = make_strategy(method, task.model, shard=getattr(task, 'shard', None),
+                             num_groups=int(sens.max()) + 1, **extra, **OPTIONS)
     if method == 'fairgnn':  # its adversary, drawn before the loaders draw their seeds
         torch.manual_seed(1)
-        shard = getattr(task, 'shard', None)
-        strategy._adversary(torch.zeros(1, task.model.hidden_channels, dtype=torch.float64),
-                            shard if shard is not None and shard.distributed else None)
+        strategy._adversary(torch.zeros(1, task.model.hidden_channels, dtype=torch.float64))
     for _ in range(steps):
         task.train_epoch(strategy)
     return task.model.state_dict()

@@ -11,14 +11,14 @@ from fairgnn_bilevel.train.graph import GraphTask
 from fairgnn_bilevel.train.strategies import (METHODS, STRATEGIES, FirstOrderBilevel, Reference,
                                               UnrolledBilevel, hyperparameters, make_strategy,
                                               task_loss)
-from tests.conftest import tiny_graph
+from tests.conftest import follower_gradients, tiny_graph
 
 
 def setup(method='bilevel_first_order', dtype=torch.float32, **kwargs):
     torch.manual_seed(0)
     data = tiny_graph(dtype=dtype)
     model = FairBiNNGNN(data.num_features, 8).to(dtype)
-    params = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step=1e-2, eta=50.0, lam=1.0)
+    params = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2, eta=50.0, lam=1.0)
     params.update(kwargs)
     strategy = make_strategy(method, model, **params)
     return model, GraphTask(model, data), strategy, data
@@ -89,18 +89,20 @@ def test_the_follower_moves_only_the_block(method):
 
 def test_first_order_follower_steps_on_eta_phi_only():
     model, task, strategy, data = setup()
-    before = copy.deepcopy(model)
+    before = copy.deepcopy(model).requires_grad_()  # the follower took its block out
+    stepped_on = follower_gradients(strategy.follower)
     task.train_epoch(strategy)
     _, phi = loss_terms(before, data)
     expected = torch.autograd.grad(50.0 * phi, follower_parameters(before))
-    for param, want in zip(follower_parameters(model), expected):
-        assert torch.allclose(applied_grad(param), want, atol=1e-6)
+    for got, want in zip(stepped_on[0], expected):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert all(p.grad is None for p in follower_parameters(model))  # cleared after playing
 
 
 def test_unrolled_hypergradient_matches_finite_differences():
     steps, alpha, eta = 3, 0.5, 5.0
     model, task, strategy, data = setup('bilevel', dtype=torch.float64, follower_steps=steps,
-                                        follower_step=alpha, eta=eta)
+                                        follower_step_size=alpha, eta=eta)
     start = copy.deepcopy(model)
     task.train_epoch(strategy)
     leader_names = [n for n, _ in start.named_parameters()
@@ -146,7 +148,7 @@ def test_each_strategy_takes_only_its_own_hyperparameters():
     assert isinstance(make_strategy('bilevel', FairBiNNGNN(3, 4)), UnrolledBilevel)
     assert isinstance(make_strategy('bilevel_first_order', FairBiNNGNN(3, 4)), FirstOrderBilevel)
     assert hyperparameters('vanilla') == ('leader_lr', 'weight_decay')
-    assert 'follower_step' in hyperparameters('bilevel')
+    assert 'follower_step_size' in hyperparameters('bilevel')
     assert 'follower_lr' not in hyperparameters('bilevel')
     assert 'follower_steps' not in hyperparameters('reference')
     with pytest.raises(TypeError, match='follower_steps'):

@@ -1,40 +1,43 @@
 """The engine: a config and a dataset in, a trained, selected and evaluated model out.
 
 ``fit``, ``fit_tabular``, ``FairBiNNClassifier`` and the CLI all call :func:`train`.  The
-kind of data picks the model and the task (:func:`build_model`, :func:`make_task`: where
-a new task type is added); the config's method picks the strategy.
+config is resolved here into plain arguments for the training layer: the kind of data picks
+the model and the task (:func:`build_model`, :func:`make_task`: where a new task type is
+added), the config's method picks the strategy, and :func:`unread_keys` names the settings
+a run would not read.
 """
 from __future__ import annotations
 
 import copy
 import os
+import string
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
 
 import torch
 from torch.nn import Module
 from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
-from ..config import Config, ConfigError, check_applies, from_dict, minibatch, set_key
-from ..nn import FairBiNNGNN, FairBiNNMLP
-from .distributed import Shard, local_world_size
-from .graph import GraphTask, encodes_rows, graph_step_size, validate_graph
-from .group_estimate import ESTIMATOR_HIDDEN, estimate_groups
-from .loop import Task, run_epochs, seed_everything
-from .selection import predicts_one_class
-from .strategies import DEFAULTS, STRATEGIES, make_strategy
-from .table import DEFAULT_BATCH_SIZE, TabularTask
-from .threads import available_cores, choose_threads, torch_threads
+from .config import Config, ConfigError, check_applies, from_dict, full_key, minibatch, set_key
+from .nn import FairBiNNGNN, FairBiNNMLP
+from .train.distributed import Shard, local_world_size
+from .train.graph import GraphTask, encodes_rows, graph_step_cost, validate_graph
+from .train.group_estimate import ESTIMATOR_HIDDEN, estimate_groups
+from .train.loop import Task, isolated_rng, run_epochs
+from .train.selection import RULES, predicts_one_class
+from .train.strategies import DEFAULTS, STRATEGIES, hyperparameters, make_strategy, reads
+from .train.table import DEFAULT_BATCH_SIZE, TabularTask
+from .train.threads import available_cores, choose_threads, torch_threads
 
 if TYPE_CHECKING:
-    from ..tabular.datasets import TabularData
+    from .tabular.datasets import TabularData
 
-__all__ = ['FitResult', 'resolve_config', 'build_model', 'estimated_groups', 'make_task',
-           'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
+__all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'build_model',
+           'estimated_groups', 'make_task', 'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
 
 # Seed nodes per mini-batch step when only train.num_neighbors asks for mini-batches.
 DEFAULT_GRAPH_BATCH_SIZE = 1024
@@ -47,7 +50,7 @@ class FitResult:
     model: Module
     selected_epoch: int
     val: Dict[str, float]
-    test: Dict[str, float]
+    test: Optional[Dict[str, float]]  # None for a graph without a test_mask
     seconds: float
     selection: str
     history: List[Dict[str, float]] = field(default_factory=list)
@@ -65,6 +68,41 @@ def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
     if method is not None:
         set_key(values, 'train.method', method)
     return from_dict(values)
+
+
+def _rule_parameters(rule: str) -> List[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(RULES[rule][1]) if name]
+
+
+def unread_keys(config: Config, keys: Iterable[str], *, own_model: bool = False
+                ) -> Dict[str, str]:
+    """Which of ``keys`` (``section.key``) the run that ``config`` describes does not read,
+    each with the reason in words: a hyperparameter of another method, a ``model`` key when
+    the model is the caller's, a selection parameter of another rule."""
+    method, rule = config.train.method, config.selection.rule
+    unread = {}
+    for key in keys:
+        section, name = key.split('.', 1)
+        if section == 'train' and name in DEFAULTS and name not in hyperparameters(method):
+            unread[key] = f'read by method {" / ".join(reads(name))}, and this run trains {method}'
+        elif section == 'train' and name == 'sens_number' and method != 'fairgnn':
+            unread[key] = f'read by method fairgnn, and this run trains {method}'
+        elif section == 'train' and name in ('fairness_rows', 'fairness_warmup') and \
+                method == 'vanilla':
+            unread[key] = 'read by methods with a fairness term, and this run trains vanilla'
+        elif section == 'model' and own_model:
+            unread[key] = 'builds the library\'s model, and this run trains your model'
+        elif section == 'selection' and name != 'rule' and name not in _rule_parameters(rule):
+            owners = [r for r in RULES if name in _rule_parameters(r)]
+            unread[key] = f'read by selection rule {" / ".join(owners)}, and this run uses {rule}'
+    return unread
+
+
+def check_read(config: Config, keys: Iterable[str], *, own_model: bool = False) -> None:
+    """Raise :class:`ConfigError` naming the first of ``keys`` (settings the caller gave
+    explicitly) that the run would not read."""
+    for key, why in unread_keys(config, keys, own_model=own_model).items():
+        raise ConfigError(f'{key} is not read by this run ({why}); remove it')
 
 
 def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
@@ -89,8 +127,8 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     known = known_group_sample(data.sens, data.val_mask, data.test_mask, number=int(number),
                                seed=int(data.get('split_seed', config.train.seed)))
     # the estimator's 800 epochs run under the same thread rule as training
-    step_size = graph_step_size(data, ESTIMATOR_HIDDEN)
-    with torch_threads(choose_threads(config.train.threads, step_size)):
+    step_cost = graph_step_cost(data, ESTIMATOR_HIDDEN)
+    with torch_threads(choose_threads(config.train.threads, step_cost)):
         return estimate_groups(data, known.to(data.x.device))
 
 
@@ -102,25 +140,18 @@ def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
     epoch's steps), or table mini-batches."""
     if isinstance(data, Data):
         data = data.to(device)
-        strategy = STRATEGIES[config.train.method]
-        if strategy.uses_representation and not encodes_rows(model):
+        if STRATEGIES[config.train.method].uses_representation and not encodes_rows(model):
             raise ValueError(f'train.method={config.train.method} reads the encoder\'s '
                              f'representation, and {type(model).__name__} does not expose one; '
                              'use a BilevelModel (e.g. FairBiNNGNN) with a graph encoder')
-        groups = None
-        if strategy.estimates_groups:
-            groups = estimated_groups(data, config)
-            if shard is not None:
-                shard.broadcast(groups)  # every rank's fairness terms see rank 0's estimate
         if minibatch(config):
-            from .minibatch import MiniBatchGraphTask
+            from .train.minibatch import MiniBatchGraphTask
             t = config.train
             return MiniBatchGraphTask(
                 model, data, batch_size=t.batch_size or DEFAULT_GRAPH_BATCH_SIZE,
                 num_neighbors=t.num_neighbors or [-1] * config.model.num_layers,
-                seed=t.seed, groups=groups, shard=shard, progress=progress)
-        return GraphTask(model, data, fairness_rows=config.train.fairness_rows or 'train',
-                         groups=groups)
+                seed=t.seed, shard=shard, progress=progress)
+        return GraphTask(model, data, fairness_rows=config.train.fairness_rows or 'train')
     return TabularTask(model, data, batch_size=config.train.batch_size or DEFAULT_BATCH_SIZE,
                        seed=config.train.seed, device=device)
 
@@ -143,11 +174,11 @@ def _check_distributed(config: Config, graph: bool, shard: Shard) -> None:
                           'train.num_neighbors), or run one process')
 
 
-def _threads(setting: Union[int, str], step_size: float, shard: Shard) -> int:
+def _threads(setting: Union[int, str], step_cost: float, shard: Shard) -> int:
     # the processes on one machine share its cores
     if shard.distributed and setting == 'auto':
         return max(1, available_cores() // local_world_size())
-    return choose_threads(setting, step_size)
+    return choose_threads(setting, step_cost)
 
 
 def show_progress(progress: Optional[bool]) -> bool:
@@ -155,13 +186,22 @@ def show_progress(progress: Optional[bool]) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
+def _group_scores(data: Data, config: Config, device: torch.device, shard: Shard
+                  ) -> torch.Tensor:
+    scores = estimated_groups(data.to(device), config)
+    shard.broadcast(scores)  # every rank's fairness terms see rank 0's estimate
+    return scores
+
+
 def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[Module] = None,
           progress: Optional[bool] = None) -> FitResult:
     """Check everything, train ``config.train.method`` on ``data`` (a PyG ``Data`` or a
     ``TabularData``) with ``model`` (default: built from ``config.model``), select on
-    validation and test.  Every check runs before the first epoch; training runs with
-    ``train.threads`` and warns when the selected model predicts one class for almost
-    every validation row.  ``progress``: a bar (default: when stderr is a terminal).
+    validation and evaluate on test (a graph without ``test_mask``: no test metrics).
+    Every check runs before the first epoch; training runs with ``train.threads`` and
+    warns when the selected model predicts one class for almost every validation row.
+    The caller's random generators and thread count are left as they were.
+    ``progress``: a bar (default: when stderr is a terminal).
     """
     graph = isinstance(data, Data)
     check_applies(config, 'graph' if graph else 'table')
@@ -169,7 +209,16 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     _check_distributed(config, graph, shard)
     validate_graph(data) if graph else data.validate()
     device = _device(config.train.device, shard)
-    seed_everything(config.train.seed)
+    with isolated_rng(config.train.seed):
+        result = _train(data, config, model, progress, graph, shard, device)
+    if result.warnings:
+        warnings.warn(result.warnings[-1], stacklevel=3)
+    return result
+
+
+def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Module],
+           progress: Optional[bool], graph: bool, shard: Shard, device: torch.device
+           ) -> FitResult:
     # the network computes in the features' precision (float32 for tables)
     dtype = data.x.dtype if graph else torch.float32
     model = build_model(config, data).to(dtype) if model is None else model
@@ -183,21 +232,29 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     progress = show_progress(progress) and shard.rank == 0
     task = make_task(model, data, config, device, shard, progress)
     t = config.train
-    strategy = make_strategy(t.method, task.model, **{k: getattr(t, k) for k in DEFAULTS})
+    options = {k: getattr(t, k) for k in DEFAULTS}
+    if STRATEGIES[t.method].needs_group_scores:
+        options['scores'] = _group_scores(data, config, device, shard)
+    num_groups = int(data.sens.max()) + 1 if graph else None
+    requires_grad = [p.requires_grad for p in model.parameters()]
+    strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
+                             **options)
     start = time.perf_counter()
-    with torch_threads(_threads(t.threads, task.step_size, shard)) as threads:
-        loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
-                          eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
-                          progress=progress,
-                          desc=f'{t.method} seed {t.seed}')
-        test = task.evaluate('test')
+    try:
+        with torch_threads(_threads(t.threads, task.step_cost, shard)) as threads:
+            loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
+                              eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
+                              progress=progress, desc=f'{t.method} seed {t.seed}')
+            test = task.evaluate('test') if task.has_split('test') else None
+    finally:  # a follower takes its block out of autograd while it plays
+        for param, flag in zip(model.parameters(), requires_grad):
+            param.requires_grad_(flag)
     notes = []
     if predicts_one_class(loop.val):
         share = max(loop.val['positive_rate'], 1 - loop.val['positive_rate'])
         notes.append(f'the selected model (epoch {loop.selected_epoch}) predicts one class for '
                      f'{100 * share:.1f} % of validation rows: its ΔDP and ΔEO say little about '
                      'fairness; look at AUC, train longer or try another selection rule')
-        warnings.warn(notes[-1], stacklevel=3)
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start,
                      selection=config.selection.describe(), history=loop.history,

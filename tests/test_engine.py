@@ -4,7 +4,7 @@ import torch
 
 from fairgnn_bilevel.config import ConfigError, from_dict
 from fairgnn_bilevel.nn import FairBiNNGNN, FairBiNNMLP
-from fairgnn_bilevel.train.engine import build_model, make_task, resolve_config, train
+from fairgnn_bilevel.engine import build_model, make_task, resolve_config, train
 from fairgnn_bilevel.train.graph import GraphTask
 from fairgnn_bilevel.train.table import TabularTask
 from tests.conftest import tiny_graph, toy_table
