@@ -131,9 +131,16 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from .engine import resolve_config, unread_keys
     from .sweep import run_sweep
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
     config = load_config(args.config, overrides)
+    # a --set value is refused when neither of the sweep's methods reads it
+    keys = [full_key(item.split('=', 1)[0].strip()) for item in args.overrides]
+    for key in set(unread_keys(resolve_config(config, 'bilevel'), keys)) & set(
+            unread_keys(resolve_config(config, 'lagrangian'), keys)):
+        raise ConfigError(f'{key} is not read by a sweep (it trains bilevel and lagrangian); '
+                          'remove it')
     out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'
     summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
                         progress=not args.no_progress, overwrite=args.overwrite,

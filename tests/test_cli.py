@@ -136,3 +136,20 @@ def test_bad_config_is_one_line_exit_2(tmp_path, extra, message):
 def test_missing_config_file(tmp_path, capsys):
     assert main(['train', '--config', str(tmp_path / 'nope.yaml')]) == 2
     assert 'config file not found' in capsys.readouterr().err
+
+
+def test_unread_settings_are_refused_and_a_files_other_keys_listed(tmp_path, capsys):
+    config = str(ROOT / 'configs/synthetic.yaml')
+    code = main(['train', '--config', config, '--out', str(tmp_path / 'a'), '--method',
+                 'lagrangian', '--set', 'train.eta=5', *SMALL])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count('\n') == 0
+    assert 'train.eta is not read by this run' in err and 'lagrangian' in err
+    assert not (tmp_path / 'a').exists()  # nothing trained
+    code = main(['sweep', '--config', config, '--eta', '10', '--out', str(tmp_path / 'b'),
+                 '--set', 'train.alpha=3', *SMALL])
+    assert code == 2 and 'train.alpha is not read by a sweep' in capsys.readouterr().err
+    assert main(['train', '--config', config, '--out', str(tmp_path / 'c'), *SMALL]) == 0
+    note = next(line for line in capsys.readouterr().out.splitlines() if 'does not read' in line)
+    # the file holds every method's keys: bilevel reads eta, not lam, alpha or beta
+    assert 'train.lam' in note and 'train.alpha' in note and 'train.eta' not in note

@@ -119,13 +119,17 @@ class Strategy:
         return make_fairness_loss(name, reduce=self.reduce,
                                   num_groups=None if self.reduce is None else num_groups)
 
-    def _descend(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-        """``optimizer`` steps on the gradient of ``loss`` (averaged over processes)."""
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def _apply(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()`` on the gradients averaged over processes."""
         if self.shard is not None:
             self.shard.average_grads(p for g in optimizer.param_groups for p in g['params'])
         optimizer.step()
+
+    def _descend(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+        """``optimizer`` steps on the gradient of ``loss``."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._apply(optimizer)
 
     def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
@@ -248,11 +252,6 @@ class Reference(Strategy):
         self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
         self.follower_optimizer = _adam(follower_parameters(model), follower_lr, 0.0)
         self.eta, self.loss = eta, self._fairness(fairness, num_groups)
-
-    def _apply(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.shard is not None:
-            self.shard.average_grads(p for g in optimizer.param_groups for p in g['params'])
-        optimizer.step()
 
     def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
