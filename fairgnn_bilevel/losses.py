@@ -39,26 +39,30 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
 
     Args:
         values: shape ``[n]``.
-        groups: integer group of each row, shape ``[n]``.
+        groups: non-negative integer group of each row, shape ``[n]``.
         reduce: sums the per-group sums and counts over processes (then ``num_groups`` is
             required and ``groups`` must lie in ``0 .. num_groups - 1``).
+        num_groups: the number of group ids (default: ``groups.max() + 1``).
 
     Returns:
-        Tensor of shape ``[g]`` with one mean per distinct group present, in sorted
-        group order.
+        Tensor of shape ``[g]`` with one mean per group present, in group order.
     """
-    if reduce is None:
-        present, index = torch.unique(groups, return_inverse=True)
-        sums = values.new_zeros(len(present)).index_add(0, index, values)
-        counts = torch.bincount(index, minlength=len(present)).to(values.dtype)
-        return sums / counts
-    if num_groups is None:
+    if reduce is not None and num_groups is None:
         raise ValueError('group statistics reduced over processes need num_groups (groups '
                          'are then 0 .. num_groups - 1 on every process)')
-    sums = reduce(values.new_zeros(num_groups).index_add(0, groups, values))
+    if reduce is None:
+        reduce = _identity
+        if num_groups is None:
+            num_groups = int(groups.max()) + 1 if groups.numel() else 0
+    # counts first: bincount refuses negative group ids in one line
     counts = reduce(torch.bincount(groups, minlength=num_groups).to(values.dtype))
+    sums = reduce(values.new_zeros(num_groups).index_add(0, groups, values))
     present = counts > 0
     return sums[present] / counts[present]
+
+
+def _identity(tensor: Tensor) -> Tensor:
+    return tensor
 
 
 def _squared_largest_gap(probs: Tensor, groups: Tensor, reduce: Optional[Reduce],

@@ -132,6 +132,10 @@ def test_missing_and_extra_columns_are_named():
     (dict(leader_lr=0.0), 'leader_lr: must be > 0'),
     (dict(method='magic'), "method: 'magic' is not one of"),
     (dict(selection='newest'), "selection: 'newest' is not one of"),
+    (dict(method='lagrangian', eta=5.0), r'eta is not read by this run \(read by method '
+                                         r'bilevel / bilevel_first_order / reference'),
+    (dict(method='bilevel', follower_lr=1e-3), 'follower_lr is not read by this run'),
+    (dict(method='vanilla', lam=2.0), 'lam is not read by this run'),
 ])
 def test_bad_hyperparameters_are_one_line_naming_the_parameter(params, message):
     X, y, sens = numeric(n=60)
