@@ -250,6 +250,11 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
         for param, flag in zip(model.parameters(), requires_grad):
             param.requires_grad_(flag)
     notes = []
+    if config.selection.falls_back(loop.history):
+        notes.append(f'no epoch passed the thresholds of selection rule '
+                     f'{config.selection.describe()}; it fell back to '
+                     f'{"the best val ACC" if config.selection.rule == "fairgnn" else "the smallest val ΔDP"} '
+                     f'(epoch {loop.selected_epoch})')
     if predicts_one_class(loop.val):
         share = max(loop.val['positive_rate'], 1 - loop.val['positive_rate'])
         notes.append(f'the selected model (epoch {loop.selected_epoch}) predicts one class for '

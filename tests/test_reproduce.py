@@ -10,6 +10,7 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
     root = shared_dataset('nba')
     # FairGNN's rows train for the epochs of its scripts: shortened here like every row
     monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'nba', {'gcn': (10, 1, 3), 'gat': (10, 0.01, 3)})
+    monkeypatch.setitem(reproduce.PAPER_SETTINGS, 'nba', (3, 0.5, 1e-2, 1e-5, 1000))
     text = run_reproduce('nba', str(root), 1, tmp_path, config_dir=ROOT / 'configs',
                          overrides=['train.epochs=3'], progress=False, log=lambda s: None)
     assert 'validation = test: selection saw test labels' in text
@@ -29,13 +30,53 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
     assert 'FairGCN (paper)' not in with_sens and 'GAT+FairBiNN (paper)' not in without
     assert 'GCN + FairBiNN (ours) − GCN (vanilla) ΔDP: ' in text   # paired, one seed here
     assert 'GCN + FairBiNN (ours) − FairGCN (ours) ACC: ' in text
+    paper = next(s for s in sections if s.startswith("nba, the paper's protocol"))
+    assert 'every row here was selected on test labels' in paper
+    for row in ('FairGCN', 'FairGAT', 'GAT + FairBiNN', 'GAT + official update'):
+        assert f'| {row} (paper protocol) | 1 |' in paper
+    assert ('- FairGCN (paper protocol): split `fairgnn` (val = test); selection fairgnn: first '
+            'min val ΔDP+ΔEO with val ACC > 0.7 and val AUC > 0.76; sensitive attribute not in '
+            'the features; settings train.method=fairgnn') in paper
+    assert 'GAT + FairBiNN (paper protocol) − FairGCN (paper protocol) ΔDP: ' in paper
+    assert '| GAT+FairBiNN (paper) | 5 | 77.09 ± 0.45' in paper and '| FairGCN (paper)' in paper
     runs = json.loads((tmp_path / 'results.json').read_text())
-    assert len(runs) == 24 and {r['split'] for r in runs} == {'fairgnn', 'stratified'}
+    assert len(runs) == 28 and {r['split'] for r in runs} == {'fairgnn', 'stratified'}
     assert {(r['split'], r['sens_in_features']) for r in runs} == {
         (s, f) for s in ('fairgnn', 'stratified') for f in (False, True)}
     assert all(r['val_is_test'] == (r['split'] == 'fairgnn') for r in runs)
+    official = [r for r in runs if r['row'] == 'GAT + official update (paper protocol)']
+    assert official[0]['method'] == 'reference' and official[0]['sens_in_features']
+    assert official[0]['config']['train']['follower_lr'] == 1e-9
+    assert official[0]['protocol']['selection'].startswith('fairgnn: first min val')
     fairgnn_runs = [r for r in runs if r['row'] == 'FairGAT (ours)']
     assert all(r['method'] == 'fairgnn' and r['config']['model']['encoder'] == 'gat'
                and r['config']['train']['beta'] == 0.01
                and r['config']['train']['leader_lr'] == 1e-3 for r in fairgnn_runs)
     assert paper_rows('pokec_z')[0]['acc'] == [70.97, 0.16]
+
+
+def test_paper_protocol_rows_select_by_their_rule_and_thresholds():
+    """Each paper-protocol row, trained briefly on a generated graph, selects the first epoch
+    of the smallest val ΔDP + ΔEO among those strictly above its ACC and AUC thresholds."""
+    from fairgnn_bilevel.config import apply_overrides, from_dict, read_yaml
+    from fairgnn_bilevel.engine import train
+    from graph_data import fair_sbm
+    data = fair_sbm(num_nodes=300, seed=3)
+    thresholds_decided = 0  # rows where some epochs fell below the thresholds and some passed
+    for label, _, row in reproduce.paper_protocol_rows('nba'):
+        values = apply_overrides(read_yaml(ROOT / 'configs/synthetic.yaml'),
+                                 [*row, 'train.epochs=25', 'train.sens_number=40'])
+        config = from_dict(values)
+        result = train(data, config, progress=False)
+        rule = config.selection
+        assert rule.rule == 'fairgnn', label
+        passed = [r for r in result.history
+                  if r['acc'] > rule.min_acc and r['auc'] > rule.min_auc]
+        if not passed:
+            assert any('no epoch passed the thresholds' in w for w in result.warnings)
+            continue
+        best = min(r['dp'] + r['eo'] for r in passed)
+        first = next(r for r in passed if r['dp'] + r['eo'] == best)
+        assert result.selected_epoch == first['epoch'], label
+        thresholds_decided += len(passed) < len(result.history)
+    assert thresholds_decided >= 1

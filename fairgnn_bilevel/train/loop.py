@@ -80,7 +80,9 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
         losses = task.train_epoch(strategy, scale)
         if epoch % eval_every == 0 or epoch == epochs:
             val = task.evaluate('val')
-            archive.add({'epoch': epoch, **val}, task.model.state_dict())
+            record = {'epoch': epoch, **val}
+            archive.add(record, task.model.state_dict(),
+                        keep=rule.may_win(record, archive.records))
             bar.set_postfix(loss=f"{losses['task_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
                             val_dp=f"{val['dp']:.3f}", refresh=False)
     selected = rule.select(archive.records)

@@ -1,9 +1,12 @@
 """Model selection on validation metrics, with snapshots of only the epochs that can win.
 
 Each rule of :data:`RULES` (its description says what it picks) narrows the records to a
-pool and sorts it; every sort key breaks ties (higher ACC, then AUC, then the earlier
-epoch) so that its winner is never dominated in (acc↑, auc↑, dp↓, eo↓), and the loop only
-keeps parameter snapshots of non-dominated epochs (:class:`ParetoArchive`).  The default
+pool and sorts it; every sort key but ``fairgnn``'s breaks ties (higher ACC, then AUC,
+then the earlier epoch) so that its winner is never dominated in (acc↑, auc↑, dp↓, eo↓),
+and the loop only keeps parameter snapshots of non-dominated epochs
+(:class:`ParetoArchive`).  ``fairgnn`` is FairGNN's own rule, exactly: strict thresholds
+and the *first* epoch of the smallest ΔDP + ΔEO, which a later epoch may dominate; the
+loop keeps those snapshots too (:meth:`SelectionRule.may_win`).  The default
 ``tolerance`` rule also sets aside epochs that predict one class for more than
 :data:`ONE_CLASS_SHARE` of the validation rows (a record's ``positive_rate``; a record
 without one counts as two-class): on weak-signal graphs such near-constant predictors
@@ -78,9 +81,19 @@ def _tolerance(records: Sequence[Record], p: 'SelectionRule'):
     return (pool, _fairest) if pool else (ranks_well, _tie_break)
 
 
+def _passes(r: Record, p: 'SelectionRule') -> bool:
+    return r['acc'] > p.min_acc and r['auc'] > p.min_auc  # strict, as in FairGNN's code
+
+
+def _first_fairest(r: Record) -> tuple:
+    return (r['dp'] + r['eo'], r['epoch'])
+
+
 def _fairgnn(records: Sequence[Record], p: 'SelectionRule'):
-    pool = [r for r in records if r['acc'] >= p.min_acc and r['auc'] >= p.min_auc]
-    return (pool, _fairest) if pool else (records, _tie_break)
+    # FairGNN's training script (and the official FairBiNN graph script, taken from it):
+    # among epochs above both thresholds, the first with the smallest val ΔDP + ΔEO
+    pool = [r for r in records if _passes(r, p)]
+    return (pool, _first_fairest) if pool else (records, _tie_break)
 
 
 def _dp_budget(records: Sequence[Record], p: 'SelectionRule'):
@@ -97,8 +110,8 @@ def _pareto(records: Sequence[Record], p: 'SelectionRule'):
 RULES: Dict[str, Tuple[Callable, str]] = {
     'tolerance': (_tolerance, 'tolerance: min val ΔDP+ΔEO within {acc_tolerance:g} of best '
                               'val ACC and {auc_tolerance:g} of best val AUC'),
-    'fairgnn': (_fairgnn, 'fairgnn: min val ΔDP+ΔEO with val ACC ≥ {min_acc:g} and '
-                          'val AUC ≥ {min_auc:g}'),
+    'fairgnn': (_fairgnn, 'fairgnn: first min val ΔDP+ΔEO with val ACC > {min_acc:g} and '
+                          'val AUC > {min_auc:g}'),
     'dp_budget': (_dp_budget, 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
     'pareto': (_pareto, 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'),
     'best_acc': (lambda records, p: (records, _tie_break), 'best_acc: max val ACC'),
@@ -131,6 +144,22 @@ class SelectionRule(BaseModel):
         pool, key = RULES[self.rule][0](records, self)
         return int(min(pool, key=key)['epoch'])
 
+    def may_win(self, record: Record, earlier: Sequence[Record]) -> bool:
+        """Whether ``record`` can be this rule's winner although another epoch dominates it
+        (the ``fairgnn`` rule keeps the *first* epoch of the smallest ΔDP + ΔEO): then its
+        snapshot must be kept outside the Pareto archive."""
+        if self.rule != 'fairgnn' or not _passes(record, self):
+            return False
+        return all(r['dp'] + r['eo'] > record['dp'] + record['eo'] for r in earlier
+                   if _passes(r, self))
+
+    def falls_back(self, records: Sequence[Record]) -> bool:
+        """Whether no epoch passes the thresholds of a thresholded rule (``fairgnn``,
+        ``dp_budget``), so that :meth:`select` falls back to its other choice."""
+        if self.rule == 'fairgnn':
+            return not any(_passes(r, self) for r in records)
+        return self.rule == 'dp_budget' and not any(r['dp'] <= self.max_dp for r in records)
+
 
 class ParetoArchive:
     """Validation records of every epoch, plus snapshots of the non-dominated ones."""
@@ -138,9 +167,14 @@ class ParetoArchive:
     def __init__(self) -> None:
         self.records: List[Record] = []
         self._kept: Dict[int, tuple] = {}  # epoch -> (record, state)
+        self._forced: Dict[int, dict] = {}  # epoch -> state
 
-    def add(self, record: Record, state: dict) -> None:
+    def add(self, record: Record, state: dict, keep: bool = False) -> None:
+        """Record an epoch; keep a copy of ``state`` while no kept epoch dominates it, or
+        for good when ``keep`` (a winner a rule may pick although dominated)."""
         self.records.append(record)
+        if keep:
+            self._forced[int(record['epoch'])] = copy.deepcopy(state)
         if any(dominates(other, record) for other, _ in self._kept.values()):
             return
         for epoch in [e for e, (other, _) in self._kept.items() if dominates(record, other)]:
@@ -149,7 +183,7 @@ class ParetoArchive:
 
     def snapshot(self, epoch: int) -> Optional[dict]:
         kept = self._kept.get(epoch)
-        return None if kept is None else kept[1]
+        return self._forced.get(epoch) if kept is None else kept[1]
 
     def __len__(self) -> int:
         return len(self._kept)

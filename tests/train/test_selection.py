@@ -24,6 +24,7 @@ def test_rules_by_hand():
     assert SelectionRule('tolerance', acc_tolerance=0.02).select(RECORDS) == 3
     assert SelectionRule('tolerance', acc_tolerance=0.0).select(RECORDS) == 4
     assert SelectionRule('fairgnn', min_acc=0.7, min_auc=0.7).select(RECORDS) == 5
+    assert SelectionRule('fairgnn', min_acc=0.75, min_auc=0.7).select(RECORDS) == 3  # 0.75 ≯ 0.75
     assert SelectionRule('fairgnn', min_acc=0.99).select(RECORDS) == 4  # falls back
     assert SelectionRule('dp_budget', max_dp=0.05).select(RECORDS) == 3
     assert SelectionRule('dp_budget', max_dp=0.0).select(RECORDS) == 1
@@ -46,15 +47,35 @@ def test_dominance():
 def test_archive_keeps_every_possible_winner(seed):
     rng = random.Random(seed)
     archive = ParetoArchive()
+    rules = [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
+             SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
+             SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=0.0)]
     for epoch in range(1, 200):
         r = rec(epoch, *(round(rng.random(), 2) for _ in range(4)))  # rounding makes ties
-        archive.add(r, {'epoch': epoch})
-    for rule in [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
-                 SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
-                 SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=0.0)]:
+        archive.add(r, {'epoch': epoch}, keep=any(rule.may_win(r, archive.records)
+                                                  for rule in rules))
+    for rule in rules:
         winner = rule.select(archive.records)
         assert archive.snapshot(winner) == {'epoch': winner}
     assert len(archive) < 199
+
+
+def test_fairgnn_rule_is_fairgnns_code():
+    """FairGNN's script: val ACC > acc and val AUC > roc (strictly), then the first epoch
+    whose val ΔDP + ΔEO is smaller than every earlier qualifying one's — even when a later
+    epoch ties it with better accuracy (and so dominates it)."""
+    records = [rec(1, 0.70, 0.90, 0.00, 0.00),    # at the ACC threshold: not above it
+               rec(2, 0.71, 0.77, 0.05, 0.05),
+               rec(3, 0.72, 0.78, 0.02, 0.03),    # first with the smallest ΔDP + ΔEO
+               rec(4, 0.80, 0.85, 0.02, 0.03),    # ties it later, dominating it
+               rec(5, 0.90, 0.76, 0.00, 0.00)]    # at the AUC threshold: not above it
+    rule = SelectionRule('fairgnn', min_acc=0.70, min_auc=0.76)
+    assert rule.select(records) == 3
+    assert [rule.may_win(r, records[:i]) for i, r in enumerate(records)] == [
+        False, True, True, False, False]
+    assert dominates(records[3], records[2])
+    assert not rule.falls_back(records) and SelectionRule(
+        'fairgnn', min_acc=0.95).falls_back(records)
 
 
 def test_tolerance_holds_auc_near_its_best():
