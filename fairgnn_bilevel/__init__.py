@@ -16,7 +16,7 @@ from .losses import (CovarianceLoss, DemographicParityLoss, EqualOpportunityLoss
 from .metrics import (accuracy, demographic_parity_difference, equal_opportunity_difference,
                       equalized_odds_difference, roc_auc)
 from .nn import FairBiNNGNN, FairnessBlock, follower_parameters, leader_parameters
-from .train.selection import ParetoArchive, SelectionRule
+from .train.selection import ParetoArchive, SelectionRule, SelectionWarning
 from .train.strategies import METHODS
 
 __version__ = '0.1.0'
@@ -24,6 +24,6 @@ __version__ = '0.1.0'
 __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'FairnessLoss',
            'DemographicParityLoss', 'EqualOpportunityLoss', 'CovarianceLoss', 'Follower',
            'UnrolledFollower', 'FirstOrderFollower', 'all_reduce_sum', 'fit', 'fit_tabular',
-           'evaluate', 'SelectionRule', 'ParetoArchive', 'FitResult', 'Config', 'ConfigError', 'load_config', 'FairBiNNGNN',
+           'evaluate', 'SelectionRule', 'ParetoArchive', 'SelectionWarning', 'FitResult', 'Config', 'ConfigError', 'load_config', 'FairBiNNGNN',
            'METHODS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference', 'metrics', 'losses']

@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from .config import Config, full_key
 from .engine import FitResult, check_read, resolve_config, train
 from .metrics import binary_report
-from .train.graph import check_model
+from .train.graph import as_node_data, check_model
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
@@ -74,6 +74,7 @@ def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[s
         ``data.x`` ``[N, F]``, ``data.y`` and ``data.sens`` ``[N]``; the model returns
         ``[N]`` or ``[N, 1]`` logits.
     """
+    data = as_node_data(data)
     if rows is None:
         rows = torch.arange(data.num_nodes, device=data.y.device)
     elif rows.dtype == torch.bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -10,7 +11,7 @@ from typing import List, Optional
 from . import __version__
 from .config import ConfigError, flat_keys, full_key, load_config, read_yaml
 from .fairlearn_reference import DEFAULT_BOUNDS
-from .report import format_table, summarize
+from .report import format_table, read_runs, summarize
 from .train.strategies import METHODS
 
 __all__ = ['main']
@@ -86,6 +87,7 @@ def _train(args: argparse.Namespace) -> int:
     check_read(config, [full_key(item.split('=', 1)[0].strip()) for item in args.overrides])
     unread = unread_keys(config, flat_keys(read_yaml(args.config)))
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
+    args.resolved_out = out
     rank, data = 0, None
     if launched_by_torchrun():  # one of several processes: rank 0 writes and reports
         import torch.distributed as dist
@@ -142,6 +144,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f'{key} is not read by a sweep (it trains bilevel and lagrangian); '
                           'remove it')
     out = args.out or Path('runs') / f'sweep-{Path(args.config).stem}'
+    args.resolved_out = out
     summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
                         progress=not args.no_progress, overwrite=args.overwrite,
                         bounds=None if args.no_fairlearn else args.bounds)
@@ -157,18 +160,44 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread so that a run stops as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def _saved(args: argparse.Namespace) -> str:
+    """What an interrupted command kept, and how to resume it."""
+    out = getattr(args, 'resolved_out', None)
+    if out is None or not (out / 'results.json').is_file():
+        return 'finished runs are kept in results.json; run the same command again to resume'
+    try:
+        count = len(read_runs(out / 'results.json'))
+    except ValueError:
+        count = 0
+    return (f'{count} finished run(s) are kept in {out / "results.json"}; run the same command '
+            'again to resume')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     command = {'train': _train, 'reproduce': _reproduce, 'sweep': _sweep}[args.command]
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return command(args)
     except (ConfigError, FileNotFoundError, ValueError, ImportError) as error:
         print(f'fairgnn-bilevel: error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('fairgnn-bilevel: interrupted; finished runs are kept in results.json',
-              file=sys.stderr)
+        print(f'fairgnn-bilevel: interrupted; {_saved(args)}', file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f'fairgnn-bilevel: terminated (SIGTERM); {_saved(args)}', file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == '__main__':

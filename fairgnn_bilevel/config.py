@@ -12,8 +12,8 @@ from typing import Annotated, Any, Dict, Iterable, List, Literal, Optional, Unio
 
 import yaml
 from graph_data.splits import SPLITS
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      StrictStr, ValidationError, field_validator)
+from pydantic import (AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
+                      StrictInt, StrictStr, ValidationError, field_validator)
 
 from .losses import FAIRNESS_LOSSES
 from .nn.encoders import ENCODERS
@@ -36,7 +36,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-Float = Annotated[float, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]  # inf trains into NaN
 Int, Bool, Str = StrictInt, StrictBool, StrictStr
 
 
@@ -204,6 +204,8 @@ def _one_line(error: ValidationError) -> str:
         return f'{path}: {problem}'
     elif kind in ('model_type', 'dict_type'):
         problem = 'expected a mapping'
+    elif kind == 'finite_number':
+        problem = 'must be a finite number'
     elif kind == 'value_error':
         problem = str(ctx.get('error', first['msg']))
     else:  # int_type, float_parsing, bool_type, string_type, ...

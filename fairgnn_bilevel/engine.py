@@ -9,6 +9,7 @@ a run would not read.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import string
 import sys
@@ -25,10 +26,11 @@ from torch_geometric.data import Data
 from .config import Config, ConfigError, check_applies, from_dict, full_key, minibatch, set_key
 from .nn import FairBiNNGNN, FairBiNNMLP
 from .train.distributed import Shard, local_world_size
-from .train.graph import GraphTask, encodes_rows, graph_step_cost, validate_graph
+from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost,
+                          validate_graph)
 from .train.group_estimate import ESTIMATOR_HIDDEN, estimate_groups
-from .train.loop import Task, isolated_rng, run_epochs
-from .train.selection import RULES, predicts_one_class
+from .train.loop import Diverged, Task, isolated_rng, run_epochs
+from .train.selection import RULES, SelectionWarning, predicts_one_class
 from .train.strategies import DEFAULTS, STRATEGIES, hyperparameters, make_strategy, reads
 from .train.table import DEFAULT_BATCH_SIZE, TabularTask
 from .train.threads import available_cores, choose_threads, torch_threads
@@ -124,7 +126,13 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     :data:`~graph_data.splits.DEFAULT_SENS_NUMBER`) drawn as FairGNN draws them, with the
     dataset's split seed (``data.split_seed``, else ``train.seed``)."""
     number = config.train.sens_number or data.get('sens_number') or DEFAULT_SENS_NUMBER
-    known = known_group_sample(data.sens, data.val_mask, data.test_mask, number=int(number),
+    test_mask = data.get('test_mask')
+    held_out = data.val_mask if test_mask is None else data.val_mask | test_mask
+    available = int(((data.sens >= 0) & ~held_out).sum())
+    if config.train.sens_number is not None and number > available:
+        raise ConfigError(f'train.sens_number={number} is more than the {available} nodes of '
+                          'known group outside validation and test; lower it')
+    known = known_group_sample(data.sens, data.val_mask, held_out, number=int(number),
                                seed=int(data.get('split_seed', config.train.seed)))
     # the estimator's 800 epochs run under the same thread rule as training
     step_cost = graph_step_cost(data, ESTIMATOR_HIDDEN)
@@ -204,6 +212,8 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     ``progress``: a bar (default: when stderr is a terminal).
     """
     graph = isinstance(data, Data)
+    if graph:
+        data = as_node_data(data)
     check_applies(config, 'graph' if graph else 'table')
     shard = Shard()
     _check_distributed(config, graph, shard)
@@ -211,9 +221,28 @@ def train(data: Union[Data, 'TabularData'], config: Config, *, model: Optional[M
     device = _device(config.train.device, shard)
     with isolated_rng(config.train.seed):
         result = _train(data, config, model, progress, graph, shard, device)
-    if result.warnings:
-        warnings.warn(result.warnings[-1], stacklevel=3)
+    for note in result.warnings:
+        warnings.warn(note, SelectionWarning, stacklevel=3)
     return result
+
+
+def auc_at_chance(auc: float, labels: torch.Tensor) -> bool:
+    """Whether ``auc`` on rows with these 0/1 ``labels`` is within 1.96 standard errors of
+    0.5, the standard error a classifier that ranks at random has (Hanley & McNeil: the
+    Mann-Whitney statistic's under no separation)."""
+    positives = int((labels == 1).sum())
+    negatives = len(labels) - positives
+    se = math.sqrt((positives + negatives + 1) / (12 * positives * negatives))
+    return abs(auc - 0.5) < 1.96 * se
+
+
+def _diverged(error: Diverged, config: Config) -> ValueError:
+    t = config.train
+    scales = [f'train.{k}={getattr(t, k):g}' for k in
+              ('leader_lr', 'follower_lr', 'follower_step_size', 'eta', 'lam', 'alpha', 'beta')
+              if k in hyperparameters(t.method)]
+    return ValueError(f'{error} ({t.method}, seed {t.seed}); the settings that scale it: '
+                      f'{", ".join(scales)}: lower them')
 
 
 def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Module],
@@ -246,20 +275,27 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
                               eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
                               progress=progress, desc=f'{t.method} seed {t.seed}')
             test = task.evaluate('test') if task.has_split('test') else None
+    except Diverged as error:
+        raise _diverged(error, config) from None
     finally:  # a follower takes its block out of autograd while it plays
         for param, flag in zip(model.parameters(), requires_grad):
             param.requires_grad_(flag)
     notes = []
     if config.selection.falls_back(loop.history):
+        fallback = 'best val ACC' if config.selection.rule == 'fairgnn' else 'smallest val ΔDP'
         notes.append(f'no epoch passed the thresholds of selection rule '
-                     f'{config.selection.describe()}; it fell back to '
-                     f'{"the best val ACC" if config.selection.rule == "fairgnn" else "the smallest val ΔDP"} '
-                     f'(epoch {loop.selected_epoch})')
+                     f'{config.selection.describe()}; it fell back to the {fallback} (epoch '
+                     f'{loop.selected_epoch})')
     if predicts_one_class(loop.val):
         share = max(loop.val['positive_rate'], 1 - loop.val['positive_rate'])
         notes.append(f'the selected model (epoch {loop.selected_epoch}) predicts one class for '
                      f'{100 * share:.1f} % of validation rows: its ΔDP and ΔEO say little about '
                      'fairness; look at AUC, train longer or try another selection rule')
+    val_labels = data.y[data.val_mask] if graph else torch.as_tensor(data.y['val'])
+    if auc_at_chance(loop.val['auc'], val_labels):
+        notes.append(f'the selected model (epoch {loop.selected_epoch}) ranks validation rows '
+                     f'no better than chance (val AUC {loop.val["auc"]:.3f}): its ΔDP and ΔEO '
+                     'say little about fairness; lower the learning rate or the fairness weight')
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start,
                      selection=config.selection.describe(), history=loop.history,

@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
+from filelock import FileLock
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from .config import Config, ConfigError, check_applies
 from .report import read_runs, write_json
 from .engine import resolve_config, show_progress, train
+from .train.selection import SelectionWarning
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
-__all__ = ['load_data', 'run_seeds', 'config_hash', 'default_seeds', 'SMALL_GRAPH']
+__all__ = ['load_data', 'run_seeds', 'config_hash', 'default_seeds', 'check_writable',
+           'SMALL_GRAPH']
 
 # Graphs with fewer nodes have test sets of a few dozen nodes, where five seeds cannot tell
 # methods apart: tables on them default to more seeds.
@@ -101,6 +106,31 @@ def _existing_runs(out: Path, digest: str, overwrite: bool) -> List[dict]:
     return [r for r in runs if r.get('config_hash') == digest]
 
 
+def check_writable(out: Path) -> None:
+    """Raise :class:`ConfigError` in one line unless files can be written in ``out``
+    (created if missing), before anything trains."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ConfigError(f'output folder {out} cannot be written ({error.strerror or error}); '
+                          'pass a writable --out') from None
+
+
+def _save(out: Path, runs: List[dict], replaced: set) -> None:
+    """Merge ``runs`` into ``out/results.json`` under a lock held across processes, so
+    that commands sharing the folder keep each other's records; records of configs in
+    ``replaced`` (an ``--overwrite``) are dropped."""
+    path = out / 'results.json'
+    with FileLock(str(out / '.results.json.lock')):
+        ours = {(r['config_hash'], r['seed']) for r in runs}
+        kept = [r for r in read_runs(path) if (r.get('config_hash'), r.get('seed')) not in ours
+                and r.get('config_hash') not in replaced]
+        write_json(path, sorted(kept + runs, key=lambda r: (str(r.get('config_hash')),
+                                                            r.get('seed', 0))))
+
+
 def check_seeds(seeds: int) -> None:
     if seeds < 1:
         raise ConfigError(f'--seeds must be >= 1, got {seeds}')
@@ -121,6 +151,10 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
     check_seeds(seeds)
     digest = config_hash(config)
     existing = _existing_runs(out, digest, overwrite) if out is not None else []
+    replaced = ({r.get('config_hash') for r in read_runs(out / 'results.json')} - {digest}
+                if out is not None and overwrite else set())
+    if out is not None and write:
+        check_writable(out)
     wanted = [config.train.seed + offset for offset in range(seeds)]
     done = {r['seed']: r for r in existing if r['seed'] in wanted}
     if done:
@@ -134,7 +168,9 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
         if seed in done:
             runs.append(done[seed])
             continue
-        result = train(data, resolve_config(config, seed=seed), progress=progress)
+        with warnings.catch_warnings():  # kept in the record; the CLI prints them as notes
+            warnings.simplefilter('ignore', SelectionWarning)
+            result = train(data, resolve_config(config, seed=seed), progress=progress)
         runs.append({
             'dataset': config.data.name, 'method': config.train.method, 'seed': seed,
             'selected_epoch': result.selected_epoch, 'test': result.test, 'val': result.val,
@@ -147,7 +183,5 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
             'config': config.to_dict(),
         })
         if out is not None and write:
-            finished = {r['seed'] for r in runs}
-            kept = [r for r in existing if r['seed'] not in finished]
-            write_json(out / 'results.json', kept + runs)
+            _save(out, [r for r in runs if r['seed'] not in done], replaced)
     return runs

@@ -7,7 +7,7 @@ of hard labels (0/1) gives the hard metric; probabilities in [0, 1] give the sof
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -192,18 +192,23 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
     }
 
 
-def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: bool) -> None:
+def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: bool,
+                group_names: Optional[Sequence[Any]] = None) -> None:
     """Raise ``ValueError`` if split ``name`` cannot be trained or evaluated on.
 
     A split needs both labels and at least two sensitive groups; an ``evaluated`` split
     (validation, test) also needs a positive row in every group, or ΔEO is undefined.
-    Called before training, so that no run ends in an undefined metric.
+    Called before training, so that no run ends in an undefined metric.  ``group_names``:
+    the caller's value of each group code, to name groups in the message.
     """
     y_true = _as_numpy(y_true, 'y_true')
     sens = _as_numpy(sensitive_features, 'sensitive_features')
     present = [_py(g) for g in np.unique(sens)]
+
+    def named(groups: List[Any]) -> List[Any]:
+        return groups if group_names is None else [_py(group_names[g]) for g in groups]
     if len(present) < 2:
-        raise ValueError(f'{name} holds a single sensitive group ({present}); '
+        raise ValueError(f'{name} holds a single sensitive group ({named(present)}); '
                          'group fairness needs at least two in every split')
     labels = [_py(v) for v in np.unique(y_true)]
     if len(labels) < 2:
@@ -212,5 +217,5 @@ def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: b
     if evaluated:
         without = [g for g in present if not (y_true[sens == g] == 1).any()]
         if without:
-            raise ValueError(f'{name}: sensitive group(s) {without} have no positive row, so '
+            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no positive row, so '
                              'ΔEO is undefined; use a larger split or merge groups')

@@ -102,6 +102,5 @@ def known_group_sample(sens: Tensor, val_mask: Tensor, test_mask: Tensor, *, num
     known = set(torch.nonzero(sens >= 0).view(-1).tolist())
     rows = list(known - set(torch.nonzero(val_mask).view(-1).tolist())
                 - set(torch.nonzero(test_mask).view(-1).tolist()))
-    random.seed(seed)
-    random.shuffle(rows)
+    random.Random(seed).shuffle(rows)  # FairGNN's random.seed + shuffle, without the global
     return torch.tensor(sorted(rows[:number]), dtype=torch.long)

@@ -202,3 +202,36 @@ def test_a_follower_restores_the_callers_block_after_fit(graph):
     model = UserGNN()
     fb.fit(graph, model=model, method='bilevel', epochs=2, progress=False)
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_shapes_pyg_users_pass_train_the_same_model():
+    """y and sens of shape [N, 1], and masks as node indices, give the parameters the
+    canonical shapes give, and the caller's graph is left as it was."""
+    plain = tiny_graph(n=60)
+    other = tiny_graph(n=60)
+    other.y, other.sens = other.y.view(-1, 1), other.sens.view(-1, 1)
+    for name in ('train_mask', 'val_mask', 'test_mask'):
+        setattr(other, name, getattr(other, name).nonzero().view(-1))
+    a = fb.fit(plain, epochs=4, progress=False, selection__rule='last')
+    b = fb.fit(other, epochs=4, progress=False, selection__rule='last')
+    assert a.test == b.test
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
+                                                 b.model.state_dict().values()))
+    assert other.y.shape == (60, 1) and other.train_mask.dtype == torch.long
+
+
+def test_diverging_training_stops_at_the_epoch_naming_the_settings(graph):
+    with pytest.raises(ValueError, match=r'training diverged at epoch \d+: .* became non-finite '
+                                         r'.*train\.leader_lr=1e\+06'):
+        fb.fit(graph, leader_lr=1e6, epochs=50, progress=False)
+
+
+def test_a_model_ranking_at_chance_is_flagged():
+    data = tiny_graph(n=200)
+    data.y = torch.randint(0, 2, (200,), generator=torch.Generator().manual_seed(5))
+    with pytest.warns(fb.SelectionWarning, match='no better than chance'):
+        result = fb.fit(data, method='vanilla', epochs=1, leader_lr=1e-6, progress=False)
+    assert any('no better than chance' in w for w in result.warnings)
+    from fairgnn_bilevel.engine import auc_at_chance
+    labels = torch.tensor([0, 1] * 50)           # 50 + 50 rows: the band is ±0.114
+    assert auc_at_chance(0.6, labels) and not auc_at_chance(0.62, labels)

@@ -279,6 +279,28 @@ CASES = [
      api(lambda t: fb.fit(graph(), model=UserGNN(), batch_size=10)),
      'UserGNN does not expose a graph encoder'),
     ('bad override in fit', api(lambda t: fb.fit(graph(), eta=-2.0)), 'train.eta: must be >= 0'),
+    # numbers that train into NaN
+    ('eta=inf', train('--set', 'train.eta=.inf'), 'train.eta: must be a finite number, got inf'),
+    ('leader_lr=inf', api(lambda t: fb.fit(graph(), leader_lr=float('inf'))),
+     'train.leader_lr: must be a finite number'),
+    ('follower_step_size=inf', api(lambda t: fb.fit(graph(), follower_step_size=float('inf'))),
+     'train.follower_step_size: must be a finite number'),
+    ('lam=inf', api(lambda t: fb.fit(graph(), method='lagrangian', lam=float('inf'))),
+     'train.lam: must be a finite number'),
+    ('estimator eta=inf', api(estimator(dict(eta=float('inf')))), 'eta: must be a finite number'),
+    # shapes and conventions of other libraries
+    ('sens of two columns', api(lambda t: fb.fit(graph(sens=lambda d: d.sens.view(-1, 1).repeat(
+        1, 2)))), r'sens has shape \(80, 2\); one group per node is expected'),
+    ('mask indices out of range', api(lambda t: fb.fit(graph(
+        val_mask=lambda d: torch.tensor([1, 2, 500])))), 'val_mask holds node indices outside'),
+    ('mask indices twice', api(lambda t: fb.fit(graph(
+        val_mask=lambda d: torch.tensor([1, 2, 2])))), 'val_mask holds node indices more than'),
+    ('sens_number above the known', api(lambda t: fb.fit(graph(), method='fairgnn',
+                                                         sens_number=10000)),
+     'train.sens_number=10000 is more than the .* nodes of known group'),
+    ('out cannot be created', train('--out', '{tmp}/file/sub',
+                                    setup=lambda t: (t / 'file').write_text('x')),
+     'output folder .*file/sub cannot be written'),
     # tables
     ('NaN in a table', api(lambda t: fit_tabular(table(lambda d: d.X['val'].__setitem__(
         (0, 0), np.nan)))), 'val: X must be finite numbers'),

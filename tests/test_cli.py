@@ -153,3 +153,60 @@ def test_unread_settings_are_refused_and_a_files_other_keys_listed(tmp_path, cap
     note = next(line for line in capsys.readouterr().out.splitlines() if 'does not read' in line)
     # the file holds every method's keys: bilevel reads eta, not lam, alpha or beta
     assert 'train.lam' in note and 'train.alpha' in note and 'train.eta' not in note
+
+
+def test_notes_are_printed_once_and_divergence_is_one_line(capsys, tmp_path, recwarn):
+    config = str(ROOT / 'configs/synthetic.yaml')
+    code = main(['train', '--config', config, '--out', str(tmp_path / 'a'), '--no-progress',
+                 '--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=1',
+                 '--set', 'train.leader_lr=1e-6', '--method', 'vanilla'])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.count('no better than chance (val AUC') == 1
+    assert 'Warning' not in captured.err and not [w for w in recwarn
+                                                 if 'than chance' in str(w.message)]
+    code = main(['train', '--config', config, '--out', str(tmp_path / 'b'), '--no-progress',
+                 '--set', 'data.synthetic.num_nodes=300', '--set', 'train.leader_lr=1e6'])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count('\n') == 0 and 'Traceback' not in err
+    assert 'training diverged at epoch' in err and 'train.leader_lr=1e+06' in err
+
+
+def _count_runs(path):
+    try:
+        return len(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return 0
+
+
+def test_two_commands_sharing_a_folder_keep_each_others_runs(tmp_path):
+    base = [sys.executable, '-m', 'fairgnn_bilevel', 'train', '--config',
+            str(ROOT / 'configs/synthetic.yaml'), '--out', str(tmp_path), '--seeds', '3',
+            '--no-progress', '--set', 'data.synthetic.num_nodes=300', '--set',
+            'train.epochs=15']
+    procs = [subprocess.Popen(base + ['--set', f'train.seed={seed}'], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for seed in (0, 10)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()
+    runs = json.loads((tmp_path / 'results.json').read_text())
+    assert sorted(r['seed'] for r in runs) == [0, 1, 2, 10, 11, 12]
+
+
+def test_sigterm_says_what_was_saved_and_how_to_resume(tmp_path):
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, '-m', 'fairgnn_bilevel', 'train', '--config',
+                             str(ROOT / 'configs/synthetic.yaml'), '--out', str(tmp_path),
+                             '--seeds', '50', '--no-progress', '--set',
+                             'data.synthetic.num_nodes=300', '--set', 'train.epochs=20'],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while _count_runs(tmp_path / 'results.json') < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    saved = _count_runs(tmp_path / 'results.json')
+    assert proc.returncode == 143 and 1 <= saved < 50
+    assert (f'terminated (SIGTERM); {saved} finished run(s) are kept in '
+            f'{tmp_path / "results.json"}; run the same command again to resume') in err.decode()

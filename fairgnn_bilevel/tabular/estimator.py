@@ -23,6 +23,19 @@ from .datasets import TabularData, column_encoder
 __all__ = ['FairBiNNClassifier']
 
 
+def _intersections(groups: pd.DataFrame):
+    """The distinct groups of a frame of sensitive columns, sorted, and each row's code: a
+    value per group for one column, a tuple of values for several."""
+    if groups.shape[1] == 1:
+        return np.unique(groups.iloc[:, 0].to_numpy(), return_inverse=True)
+    keys = list(groups.itertuples(index=False, name=None))
+    names = sorted(set(keys), key=lambda key: tuple(map(str, key)))
+    index = {key: code for code, key in enumerate(names)}
+    values = np.empty(len(names), dtype=object)
+    values[:] = names
+    return values, np.array([index[key] for key in keys], dtype=np.int64)
+
+
 class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     """FairBiNN (an MLP with a fairness block, trained as a Stackelberg game) for tables.
 
@@ -82,7 +95,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The labels, as given; ``classes_[1]`` is the positive class.
     groups_ : ndarray
-        The sensitive groups seen in ``fit``.
+        The sensitive groups seen in ``fit`` (tuples of values for several columns).
     n_features_in_ : int
         Columns of ``X`` in ``fit``.
     feature_names_in_ : ndarray of str
@@ -232,8 +245,10 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             Numeric columns are standardised, other columns one-hot encoded.
         y : array-like of shape (n_samples,)
             Two classes of any type; ``classes_[1]`` is the positive one.
-        sensitive_features : array-like of shape (n_samples,)
-            Group of each row; at least two groups.
+        sensitive_features : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Group of each row; several columns (a DataFrame or a 2-D array) form
+            intersectional groups, each named by its tuple of values (``groups_``), as
+            fairlearn's ``MetricFrame`` forms them.  At least two groups.
         """
         seed = 0 if self.random_state is None else int(self.random_state)
         cfg = self._config(seed)
@@ -243,19 +258,24 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         frame = self._fit_encoder(X)
         y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)
-        sens = np.asarray(sensitive_features).reshape(-1)
-        if len(y) != len(sens) or len(y) != len(frame):
+        groups = pd.DataFrame(sensitive_features)  # one column per sensitive attribute
+        if groups.ndim != 2 or groups.shape[1] == 0:
+            raise ValueError('sensitive_features must be one value per row, or one column per '
+                             f'sensitive attribute; got shape {np.shape(sensitive_features)}')
+        if len(y) != len(groups) or len(y) != len(frame):
             raise ValueError(f'X, y and sensitive_features must have the same rows, got '
-                             f'{len(frame)}, {len(y)} and {len(sens)}')
-        if pd.isna(sens).any():
+                             f'{len(frame)}, {len(y)} and {len(groups)}')
+        if groups.isna().to_numpy().any():
             raise ValueError('sensitive_features has missing values; assign a group to each row')
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
             raise ValueError(f'Only binary classification is supported: y has '
                              f'{len(self.classes_)} class(es) {self.classes_.tolist()[:5]}')
-        self.groups_, sens_codes = np.unique(sens, return_inverse=True)
+        # several attributes form intersectional groups, each named by its values (fairlearn)
+        self.groups_, sens_codes = _intersections(groups)
         if len(self.groups_) < 2:
-            raise ValueError('sensitive_features holds a single group; fairness needs two')
+            raise ValueError(f'sensitive_features holds a single group ({self.groups_[0]!r}); '
+                             'fairness needs two')
         features = self.encoder_.transform(frame).astype(np.float32)
         labels = (y == self.classes_[1]).astype(np.int64)
         rows = np.arange(len(y))
@@ -281,10 +301,11 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                            group_names=[str(g) for g in self.groups_])
         # without a validation split the training rows are the ones evaluated
         check_split('the training rows', labels[train], sensitive_features=sens_codes[train],
-                    evaluated=self.val_fraction == 0)
+                    evaluated=self.val_fraction == 0, group_names=self.groups_)
         if self.val_fraction > 0:
             check_split(f'the validation rows (val_fraction={self.val_fraction:g})',
-                        labels[val], sensitive_features=sens_codes[val], evaluated=True)
+                        labels[val], sensitive_features=sens_codes[val], evaluated=True,
+                        group_names=self.groups_)
         result = engine.train(data, cfg, progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history

@@ -1,6 +1,7 @@
 """Full-graph node classification as a :class:`~fairgnn_bilevel.train.loop.Task`."""
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Dict, Optional
 
@@ -13,13 +14,48 @@ from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Batch, Strategy
 
-__all__ = ['NodeTask', 'GraphTask', 'validate_graph', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
+__all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'validate_graph', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
 FAIRNESS_ROWS = ('train', 'known')
 
 _MASKS = ('train_mask', 'val_mask', 'test_mask')
+
+
+def as_node_data(data: Data) -> Data:
+    """``data`` in the shapes training reads, from the shapes PyG users also pass: ``y`` and
+    ``sens`` of shape ``[N, 1]`` become ``[N]``, masks given as node indices become boolean
+    masks.  A shallow copy when anything changes (``data`` itself is left as it is)."""
+    changes = {}
+    n = data.num_nodes
+    for name, what in (('y', 'label'), ('sens', 'group')):
+        value = data.get(name)
+        if isinstance(value, Tensor) and value.dim() == 2:
+            if value.size(1) != 1:
+                raise ValueError(f'{name} has shape {tuple(value.shape)}; one {what} per node is '
+                                 f'expected, shape [{n}] or [{n}, 1]')
+            changes[name] = value.view(-1)
+    for name in _MASKS:
+        mask = data.get(name)
+        if not isinstance(mask, Tensor) or mask.dtype == torch.bool or mask.is_floating_point():
+            continue
+        mask = mask.view(-1)
+        if len(mask) == n and bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(f'{name} is an integer tensor of 0s and 1s, one per node: pass a '
+                             f'boolean mask ({name}.bool()) or the indices of its nodes')
+        if len(mask) and (int(mask.min()) < 0 or int(mask.max()) >= n):
+            raise ValueError(f'{name} holds node indices outside 0..{n - 1}')
+        if len(torch.unique(mask)) != len(mask):
+            raise ValueError(f'{name} holds node indices more than once')
+        changes[name] = torch.zeros(n, dtype=torch.bool, device=mask.device).index_fill(
+            0, mask, True)
+    if not changes:
+        return data
+    data = copy.copy(data)  # tensors shared, the caller's object untouched
+    for name, value in changes.items():
+        data[name] = value
+    return data
 
 
 def validate_graph(data: Data) -> None:

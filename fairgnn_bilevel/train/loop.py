@@ -1,6 +1,7 @@
 """The training loop shared by graphs and tables: epochs, evaluation, selection, progress."""
 from __future__ import annotations
 
+import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 from .selection import ParetoArchive, SelectionRule
 from .strategies import Strategy
 
-__all__ = ['Task', 'LoopResult', 'run_epochs', 'seed_everything', 'isolated_rng']
+__all__ = ['Task', 'LoopResult', 'Diverged', 'run_epochs', 'seed_everything', 'isolated_rng']
 
 
 class Task(Protocol):
@@ -28,6 +29,14 @@ class Task(Protocol):
     def evaluate(self, split: str) -> Dict[str, float]: ...
 
     def has_split(self, split: str) -> bool: ...
+
+
+class Diverged(ValueError):
+    """Training produced a non-finite loss or parameter at ``epoch``; ``what`` names it."""
+
+    def __init__(self, epoch: int, what: str) -> None:
+        super().__init__(f'training diverged at epoch {epoch}: {what} became non-finite')
+        self.epoch, self.what = epoch, what
 
 
 @dataclass
@@ -68,6 +77,7 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
 
     ``fairness_warmup`` > 0 ramps the fairness weight (η or λ) linearly from
     1/``fairness_warmup`` of its value in epoch 1 to its full value from that epoch on.
+    Raises :class:`Diverged` at the first epoch whose losses or parameters are not finite.
     """
     if epochs < 1 or eval_every < 1:
         raise ValueError(f'epochs and eval_every must be >= 1, got {epochs} and {eval_every}')
@@ -78,6 +88,11 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
         task.model.train()
         scale = min(1.0, epoch / fairness_warmup) if fairness_warmup else 1.0
         losses = task.train_epoch(strategy, scale)
+        bad = [f'the {name}' for name, value in losses.items() if not math.isfinite(value)]
+        bad += [f'parameter {name}' for name, p in task.model.named_parameters()
+                if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise Diverged(epoch, bad[0])
         if epoch % eval_every == 0 or epoch == epochs:
             val = task.evaluate('val')
             record = {'epoch': epoch, **val}

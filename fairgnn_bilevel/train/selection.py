@@ -26,10 +26,16 @@ from ..metrics import METRICS
 
 T = TypeVar('T')
 
-__all__ = ['SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
+__all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
            'pareto_front', 'ParetoArchive']
 
 ONE_CLASS_SHARE = 0.95
+
+
+class SelectionWarning(UserWarning):
+    """The selected model looks fair for a reason that says little (one class, chance AUC),
+    or no epoch passed a rule's thresholds."""
+
 _OBJECTIVES = tuple((key, sign) for key, _, sign in METRICS)
 Record = Dict[str, float]
 

@@ -183,3 +183,27 @@ def test_scikit_learn_estimator_checks():
               if r['status'] == 'failed'}
     assert not failed
     assert sum(r['status'] == 'passed' for r in results) >= 50
+
+
+def test_several_sensitive_columns_form_intersectional_groups_named_by_their_values():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] > 0).astype(int)
+    groups = pd.DataFrame({'sex': rng.choice(['F', 'M'], 400),
+                           'race': rng.choice(['White', 'Black'], 400)})
+    est = FairBiNNClassifier(epochs=2).fit(X, y, sensitive_features=groups)
+    assert [tuple(g) for g in est.groups_] == [('F', 'Black'), ('F', 'White'),
+                                              ('M', 'Black'), ('M', 'White')]
+    # the same four groups through fairlearn's MetricFrame on the same columns
+    from fairlearn.metrics import MetricFrame
+    frame = MetricFrame(metrics=lambda a, b: len(a), y_true=y, y_pred=y,
+                        sensitive_features=groups)
+    assert sorted(frame.by_group.index) == sorted(tuple(g) for g in est.groups_)
+    est.fit(X, y, sensitive_features=groups.to_numpy())  # a 2-D array works the same
+    assert len(est.groups_) == 4
+    no_positive = np.where(groups['race'] == 'Black', 0, y)
+    only = pd.Series(np.where(groups['race'] == 'Black', 'Amer-Indian-Eskimo', 'White'))
+    with pytest.raises(ValueError, match=r"sensitive group\(s\) \['Amer-Indian-Eskimo'\] have "
+                                         'no positive row'):
+        FairBiNNClassifier(epochs=1, val_fraction=0).fit(X, no_positive,
+                                                         sensitive_features=only)
