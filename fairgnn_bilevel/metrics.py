@@ -1,9 +1,12 @@
 """Group-fairness and accuracy metrics: small functions, numpy or torch in, float out.
 
-Conventions follow fairlearn: ``sensitive_features`` is keyword-only and may hold any
-number of groups; a "difference" is the largest gap between any two groups.  ``y_pred``
-of hard labels (0/1) gives the hard metric; probabilities in [0, 1] give the soft one
-(the same formula on expected rather than realised predictions).
+The hard metrics are drop-ins for fairlearn's of the same names: the same arguments
+(``sensitive_features`` keyword-only, ``method='between_groups'|'to_overall'``,
+``sample_weight``; ``agg`` for equalized odds) and the same values on every input fairlearn
+accepts — a prediction counts as positive when it equals 1, as in fairlearn, so
+probabilities belong in the soft variants (``soft_demographic_parity_difference``,
+``soft_equal_opportunity_difference``: the same gaps of mean probabilities).  Any number of
+groups: ``between_groups`` is the largest gap between two of them.
 """
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 __all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
-           'equal_opportunity_difference', 'equalized_odds_difference', 'group_rates',
-           'binary_report', 'check_split']
+           'equal_opportunity_difference', 'equalized_odds_difference',
+           'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
+           'group_rates', 'binary_report', 'check_split']
 
 
 # The four figures of the fair-graph tables: key, label, and +1 where larger is better.
@@ -56,15 +60,16 @@ def group_rates(
     mask: Optional[Any] = None,
     groups: Optional[Sequence[Any]] = None,
     what: str = 'rows',
+    sample_weight: Optional[Any] = None,
 ) -> dict:
-    """Mean of ``y_pred`` within each sensitive group (optionally within ``mask`` only).
+    """(Weighted) mean of ``y_pred`` within each sensitive group, and over all rows under
+    the key ``None``; ``mask`` keeps only some rows (e.g. ``y_true == 1``).
 
     Args:
-        y_pred: hard labels or probabilities, shape ``[n]``.
+        y_pred: values to average (0/1 indicators or probabilities), shape ``[n]``.
         sensitive_features: group of each row, shape ``[n]``.
-        mask: optional boolean row filter applied before grouping (e.g. ``y_true == 1``).
         groups: the groups that must be present; defaults to those in ``sensitive_features``.
-        what: how the filtered rows are described in error messages.
+        what: how the kept rows are described in error messages.
 
     Raises:
         ValueError: if a group has no rows (after ``mask``) or fewer than two groups exist.
@@ -75,6 +80,10 @@ def group_rates(
         raise ValueError(f'sensitive_features has {len(sens)} rows but y_pred has {len(y_pred)}')
     if sens.dtype.kind == 'f' and np.isnan(sens).any():
         raise ValueError('sensitive_features contains NaN; drop or impute those rows first')
+    weight = (np.ones(len(sens)) if sample_weight is None
+              else _as_numpy(sample_weight, 'sample_weight').astype(np.float64))
+    if len(weight) != len(sens):
+        raise ValueError(f'sample_weight has {len(weight)} rows but y_pred has {len(y_pred)}')
     all_groups = list(np.unique(sens)) if groups is None else list(groups)
     if len(all_groups) < 2:
         raise ValueError(f'a group-fairness metric needs at least two sensitive groups, '
@@ -86,7 +95,8 @@ def group_rates(
         if not rows.any():
             raise ValueError(f'sensitive group {_py(group)!r} has no {what}; the metric is '
                              f'undefined (use more data or merge the group)')
-        rates[_py(group)] = float(y_pred[rows].mean())
+        rates[_py(group)] = float(np.average(y_pred[rows], weights=weight[rows]))
+    rates[None] = float(np.average(y_pred[keep], weights=weight[keep]))
     return rates
 
 
@@ -94,9 +104,19 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, 'item') else value
 
 
-def _largest_gap(rates: dict) -> float:
+METHODS = ('between_groups', 'to_overall')
+
+
+def _difference(rates: dict, method: str) -> float:
+    """fairlearn's ``difference``: the largest gap between two groups, or the largest gap
+    between a group and all rows (the key ``None``)."""
+    overall = rates.pop(None)
     values = list(rates.values())
-    return float(max(values) - min(values))
+    if method == 'between_groups':
+        return float(max(values) - min(values))
+    if method == 'to_overall':
+        return float(max(abs(v - overall) for v in values))
+    raise ValueError(f'method must be one of {", ".join(METHODS)}, got {method!r}')
 
 
 def accuracy(y_true: Any, y_pred: Any) -> float:
@@ -116,28 +136,48 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
     return float(roc_auc_score(y_true, _as_numpy(y_score, 'y_score')))
 
 
+def _positive(y_pred: Any) -> np.ndarray:
+    # fairlearn's selection: a prediction equal to the positive label 1
+    return (_as_numpy(y_pred, 'y_pred') == 1).astype(np.float64)
+
+
+def _rates(y_true: Any, values: Any, kind: str, *, sensitive_features: Any,
+           groups: Optional[Sequence[Any]], sample_weight: Optional[Any]) -> dict:
+    """Per-group means of ``values`` on all rows (``kind='selection'``), positive rows
+    (``'tpr'``) or negative rows (``'fpr'``)."""
+    y_true = _as_numpy(y_true, 'y_true')
+    if len(y_true) != len(_as_numpy(values, 'y_pred')):
+        raise ValueError('y_true and y_pred have different numbers of rows')
+    if kind == 'selection':
+        mask, what = None, 'rows'
+    else:
+        y_true = _check_binary_labels(y_true)
+        mask, what = ((y_true == 1, 'positive labels (y_true == 1)') if kind == 'tpr' else
+                      (y_true == 0, 'negative labels (y_true == 0)'))
+    return group_rates(values, sensitive_features=sensitive_features, mask=mask, groups=groups,
+                       what=what, sample_weight=sample_weight)
+
+
 def demographic_parity_difference(
-    y_true: Any, y_pred: Any, *, sensitive_features: Any,
-    groups: Optional[Sequence[Any]] = None
+    y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
+    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None
 ) -> float:
     r"""ΔDP: the largest gap in positive-prediction rate between sensitive groups.
 
     .. math::
         \Delta_{DP} = \max_{a, b} \left| P(\hat{y}=1 \mid s=a) - P(\hat{y}=1 \mid s=b) \right|
 
-    With probabilities as ``y_pred`` this is the soft ΔDP (gap of mean probabilities).
-    ``y_true`` is not used (ΔDP needs no labels); it is there, and checked for length, so
-    that the signature is fairlearn's.
+    fairlearn's function: ``y_true`` is not used (ΔDP needs no labels) but checked for
+    length; ``groups``: the groups that must be present.
     """
-    if len(_as_numpy(y_true, 'y_true')) != len(_as_numpy(y_pred, 'y_pred')):
-        raise ValueError('y_true and y_pred have different numbers of rows')
-    return _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
-                                    groups=groups))
+    return _difference(_rates(y_true, _positive(y_pred), 'selection',
+                              sensitive_features=sensitive_features, groups=groups,
+                              sample_weight=sample_weight), method)
 
 
 def equal_opportunity_difference(
-    y_true: Any, y_pred: Any, *, sensitive_features: Any,
-    groups: Optional[Sequence[Any]] = None
+    y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
+    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None
 ) -> float:
     r"""ΔEO (equal opportunity): the largest true-positive-rate gap between groups.
 
@@ -145,27 +185,46 @@ def equal_opportunity_difference(
         \Delta_{EO} = \max_{a, b} \left| P(\hat{y}=1 \mid y=1, s=a)
                                        - P(\hat{y}=1 \mid y=1, s=b) \right|
 
-    This is what the fair-graph literature calls ΔEO; for max(TPR gap, FPR gap) use
+    What the fair-graph literature calls ΔEO; for max(TPR gap, FPR gap) use
     :func:`equalized_odds_difference`.
     """
-    y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
-    return _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
-                                    mask=y_true == 1, groups=groups,
-                                    what='positive labels (y_true == 1)'))
+    return _difference(_rates(y_true, _positive(y_pred), 'tpr',
+                              sensitive_features=sensitive_features, groups=groups,
+                              sample_weight=sample_weight), method)
 
 
 def equalized_odds_difference(
-    y_true: Any, y_pred: Any, *, sensitive_features: Any,
+    y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
+    sample_weight: Optional[Any] = None, agg: str = 'worst_case',
     groups: Optional[Sequence[Any]] = None
 ) -> float:
-    """Equalized odds: the larger of the true-positive-rate and false-positive-rate gaps."""
-    tpr_gap = equal_opportunity_difference(y_true, y_pred, sensitive_features=sensitive_features,
-                                           groups=groups)
-    y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
-    fpr_gap = _largest_gap(group_rates(y_pred, sensitive_features=sensitive_features,
-                                       mask=y_true == 0, groups=groups,
-                                       what='negative labels (y_true == 0)'))
-    return max(tpr_gap, fpr_gap)
+    """Equalized odds: the larger (``agg='worst_case'``) or the mean (``'mean'``) of the
+    true-positive-rate and false-positive-rate gaps."""
+    if agg not in ('worst_case', 'mean'):
+        raise ValueError(f"agg must be 'worst_case' or 'mean', got {agg!r}")
+    gaps = [_difference(_rates(y_true, _positive(y_pred), kind,
+                               sensitive_features=sensitive_features, groups=groups,
+                               sample_weight=sample_weight), method) for kind in ('tpr', 'fpr')]
+    return max(gaps) if agg == 'worst_case' else float(np.mean(gaps))
+
+
+def soft_demographic_parity_difference(
+    y_true: Any, y_prob: Any, *, sensitive_features: Any, method: str = 'between_groups',
+    sample_weight: Optional[Any] = None
+) -> float:
+    """The soft ΔDP: :func:`demographic_parity_difference` on probabilities, the gap of
+    the groups' mean predicted probability (expected rather than realised predictions)."""
+    return _difference(_rates(y_true, y_prob, 'selection', sensitive_features=sensitive_features,
+                              groups=None, sample_weight=sample_weight), method)
+
+
+def soft_equal_opportunity_difference(
+    y_true: Any, y_prob: Any, *, sensitive_features: Any, method: str = 'between_groups',
+    sample_weight: Optional[Any] = None
+) -> float:
+    """The soft ΔEO: the gap of the groups' mean predicted probability on positive rows."""
+    return _difference(_rates(y_true, y_prob, 'tpr', sensitive_features=sensitive_features,
+                              groups=None, sample_weight=sample_weight), method)
 
 
 def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,

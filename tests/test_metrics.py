@@ -2,6 +2,8 @@ import itertools
 
 import numpy as np
 import pytest
+
+import fairgnn_bilevel.metrics as fb_metrics
 import torch
 from fairlearn import metrics as fl
 from scipy.stats import mannwhitneyu
@@ -9,6 +11,8 @@ from sklearn.metrics import accuracy_score
 
 from fairgnn_bilevel.metrics import (accuracy, binary_report, demographic_parity_difference,
                                      equal_opportunity_difference, equalized_odds_difference,
+                                     soft_demographic_parity_difference,
+                                     soft_equal_opportunity_difference,
                                      roc_auc)
 
 # fmt: off
@@ -56,11 +60,15 @@ def test_soft_variants_are_gaps_of_mean_probabilities():
     groups = rng.integers(0, 3, 300)
     y_true = rng.integers(0, 2, 300)
     means = [prob[groups == g].mean() for g in range(3)]
-    assert demographic_parity_difference(y_true, prob, sensitive_features=groups) == pytest.approx(
-        max(means) - min(means))
+    assert soft_demographic_parity_difference(y_true, prob, sensitive_features=groups) == \
+        pytest.approx(max(means) - min(means))
     tprs = [prob[(groups == g) & (y_true == 1)].mean() for g in range(3)]
-    assert equal_opportunity_difference(y_true, prob, sensitive_features=groups) == \
+    assert soft_equal_opportunity_difference(y_true, prob, sensitive_features=groups) == \
         pytest.approx(max(tprs) - min(tprs))
+    overall = prob.mean()
+    assert soft_demographic_parity_difference(y_true, prob, sensitive_features=groups,
+                                              method='to_overall') == pytest.approx(
+        max(abs(m - overall) for m in means))
     # the hard metric of thresholded probabilities differs from the soft one
     hard = demographic_parity_difference(y_true, (prob > 0.5).astype(int),
                                          sensitive_features=groups)
@@ -115,7 +123,7 @@ def test_requested_group_with_no_members_is_named():
 def test_bad_inputs(bad, match):
     with pytest.raises(ValueError, match=match):
         y_pred = bad.pop('y_pred')
-        demographic_parity_difference([0] * len(y_pred), y_pred, **bad)
+        soft_demographic_parity_difference([0] * len(y_pred), y_pred, **bad)
 
 
 def test_non_binary_labels_rejected():
@@ -135,3 +143,29 @@ def test_same_signatures_as_fairlearn():
         assert positional == [p.name for p in theirs.parameters.values()
                               if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
         assert ours.parameters['sensitive_features'].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_drop_in_for_fairlearn_on_every_argument(seed):
+    """Same values as fairlearn's functions on the same inputs: hard or probability-valued
+    predictions (fairlearn counts y_pred == 1), sample weights, both methods, both
+    aggregations, two to four groups of any label type."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    groups = rng.choice(['a', 'b', 'c', 'd'][:2 + seed % 3], n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = rng.integers(0, 2, n) if seed % 2 else np.where(rng.random(n) < 0.3, 1.0,
+                                                             rng.random(n))
+    weight = None if seed < 2 else rng.random(n) * 3
+    for method in ('between_groups', 'to_overall'):
+        kw = dict(sensitive_features=groups, method=method, sample_weight=weight)
+        assert demographic_parity_difference(y_true, y_pred, **kw) == pytest.approx(
+            fl.demographic_parity_difference(y_true, y_pred, **kw), abs=1e-12), method
+        if not seed % 2:
+            continue  # fairlearn's rates given labels take hard predictions only
+        assert equal_opportunity_difference(y_true, y_pred, **kw) == pytest.approx(
+            fl.equal_opportunity_difference(y_true, y_pred, **kw), abs=1e-12), method
+        for agg in ('worst_case', 'mean'):
+            assert equalized_odds_difference(y_true, y_pred, agg=agg, **kw) == pytest.approx(
+                fl.equalized_odds_difference(y_true, y_pred, agg=agg, **kw), abs=1e-12)
