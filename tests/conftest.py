@@ -145,6 +145,8 @@ def file_server(tmp_path):
     thread.start()
     yield served, f'http://127.0.0.1:{server.server_address[1]}'
     server.shutdown()
+    server.server_close()  # the listening socket, else a ResourceWarning
+    thread.join()
 
 
 def follower_gradients(follower) -> list:

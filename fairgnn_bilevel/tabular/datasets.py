@@ -72,7 +72,8 @@ class TabularData:
 
 
 def _read_adult_file(path: Path) -> pd.DataFrame:
-    first = path.open().readline()
+    with path.open() as handle:
+        first = handle.readline()
     header = 0 if first.lower().startswith('age') else None
     skip = 1 if first.startswith('|') else 0  # the UCI adult.test starts with a comment line
     frame = pd.read_csv(path, header=header, skiprows=skip, skipinitialspace=True,

@@ -257,6 +257,8 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                              'y is None')
         frame = self._fit_encoder(X)
         y = column_or_1d(np.asarray(y), warn=True)
+        if y.dtype.kind in 'fc' and not np.isfinite(y).all():
+            raise ValueError('y contains NaN or infinity; give every row a class label')
         check_classification_targets(y)
         groups = pd.DataFrame(sensitive_features)  # one column per sensitive attribute
         if groups.ndim != 2 or groups.shape[1] == 0:

@@ -20,6 +20,12 @@ from graph_data import fair_sbm
 from graph_data.splits import known_group_sample
 from tests.conftest import UserGNN, tiny_graph, toy_table
 
+# Tiny fits (a few epochs, a few dozen nodes) select models that predict one class or rank
+# at chance: the library's SelectionWarning about it is expected here and is not what these
+# tests check (tests/test_api.py asserts it where it is).
+pytestmark = pytest.mark.filterwarnings('ignore::fairgnn_bilevel.train.selection.SelectionWarning')
+
+
 
 def test_covariance_matches_numpy():
     logits = torch.tensor([0.3, -1.2, 2.0, 0.0, -0.4], dtype=torch.float64)
@@ -84,7 +90,7 @@ def test_adversary_descends_its_own_loss_on_detached_rows():
     # its loss falls after its step, on the same rows
     after = F.binary_cross_entropy_with_logits(strategy.adversary(hidden).view(-1),
                                                scores[data.train_mask])
-    assert float(after) < float(adv)
+    assert float(after.detach()) < float(adv.detach())
 
 
 def test_known_group_sample_is_fairgnns_draw():

@@ -11,6 +11,12 @@ from fairgnn_bilevel.train.graph import GraphTask
 from fairgnn_bilevel.train.strategies import make_strategy
 from tests.conftest import tiny_graph
 
+# Tiny fits (a few epochs, a few dozen nodes) select models that predict one class or rank
+# at chance: the library's SelectionWarning about it is expected here and is not what these
+# tests check (tests/test_api.py asserts it where it is).
+pytestmark = pytest.mark.filterwarnings('ignore::fairgnn_bilevel.train.selection.SelectionWarning')
+
+
 SAMPLER = pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE
 needs_sampler = pytest.mark.skipif(
     not SAMPLER, reason='neighbour sampling needs torch-sparse or pyg-lib: pip install '
