@@ -123,17 +123,17 @@ def _setting(sens_in_features: bool) -> str:
     return 'sens-in-x' if sens_in_features else 'sens-not-in-x'
 
 
-def _run_section(base_values: dict, dataset: str, split: str, sens_in_features: bool,
-                 seeds: int, out: Path, progress: bool, threads: Optional[int],
-                 overwrite: bool) -> Tuple[List[dict], bool]:
-    """Every row on one split and feature setting; runs in a worker process when sections
-    run in parallel."""
+def _run_section(base_values: dict, section_rows: List[Tuple[str, List[str]]], split: str,
+                 sens_in_features: bool, seeds: int, out: Path, progress: bool,
+                 threads: Optional[int], overwrite: bool) -> Tuple[List[dict], bool]:
+    """``section_rows`` (label, overrides) on one split and feature setting; runs in a
+    worker process when rows train in parallel."""
     pinned = [f'train.threads={threads}'] if threads else []
     section = from_dict(apply_overrides(dict(base_values), [
         f'data.split={split}', f'data.split_seed={20 if split == "fairgnn" else 0}',
         f'data.sens_in_features={str(sens_in_features).lower()}', *pinned]))
     configs = [(label, from_dict(apply_overrides(section.to_dict(), row)))
-               for label, row in rows(dataset)]  # every row checked before training
+               for label, row in section_rows]  # every row checked before training
     data = load_data(section)
     runs = []
     for label, cfg in configs:
@@ -145,15 +145,16 @@ def _run_section(base_values: dict, dataset: str, split: str, sens_in_features: 
     return runs, bool(getattr(data, 'val_is_test', False))
 
 
-def _run_paper_section(base_values: dict, dataset: str, seeds: int, out: Path,
-                       progress: bool, threads: Optional[int], overwrite: bool
-                       ) -> Tuple[List[dict], bool]:
-    """The paper-protocol rows on the FairGNN split; each run records its protocol."""
+def _run_paper_section(base_values: dict, section_rows: List[Tuple[str, bool, List[str]]],
+                       seeds: int, out: Path, progress: bool, threads: Optional[int],
+                       overwrite: bool) -> Tuple[List[dict], bool]:
+    """``section_rows`` of :func:`paper_protocol_rows` on the FairGNN split; each run
+    records its protocol."""
     pinned = [f'train.threads={threads}'] if threads else []
     section = apply_overrides(dict(base_values), ['data.split=fairgnn', 'data.split_seed=20',
                                                   *pinned])
     configs = []
-    for label, sens_in, row in paper_protocol_rows(dataset):  # every row checked first
+    for label, sens_in, row in section_rows:  # every row checked first
         setting = f'data.sens_in_features={str(sens_in).lower()}'
         configs.append((label, row, from_dict(apply_overrides(
             from_dict(section).to_dict(), [setting, *row]))))
@@ -193,6 +194,34 @@ def _paper_section_text(dataset: str, runs: List[dict], leak: bool) -> str:
             f'test differences (points, 95 % interval):\n\n{paired}\n')
 
 
+def _in_parallel(values: dict, dataset: str, sections: List[Tuple[str, bool]], seeds: int,
+                 out: Path, jobs: int, overwrite: bool):
+    """Every row of every section as its own task in ``jobs`` worker processes of one thread
+    each, the longest (most epochs) first so that no worker is left alone with a long row at
+    the end; the runs regrouped by section in the table's order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    def epochs(row: List[str]) -> int:
+        return next((int(o.split('=')[1]) for o in row if o.startswith('train.epochs=')),
+                    values['train']['epochs'])
+    tasks = [(_run_section, section, (label, row), epochs(row)) for section in sections
+             for label, row in rows(dataset)]
+    tasks += [(_run_paper_section, 'paper', (label, sens_in, row), epochs(row))
+              for label, sens_in, row in paper_protocol_rows(dataset)]
+    tasks.sort(key=lambda task: -task[3])
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        futures = {(section, row[0]): pool.submit(
+            run, values, [row], *([] if section == 'paper' else section), seeds, out, False, 1,
+            overwrite) for run, section, row, _ in tasks}
+
+    def collect(section, labels):
+        parts = [futures[(section, label)].result() for label in labels]
+        return [run for runs, _ in parts for run in runs], any(leak for _, leak in parts)
+    results = [collect(section, [label for label, _ in rows(dataset)]) for section in sections]
+    return results, collect('paper', [label for label, _, _ in paper_protocol_rows(dataset)])
+
+
 def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
                   config_dir: Path, overrides: Sequence[str] = (), progress: bool = True,
                   jobs: int = 1, overwrite: bool = False,
@@ -201,7 +230,7 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     features; write ``results.json`` and ``table.md``; return the table.
 
     ``seeds``: runs per row and section (default: :func:`~fairgnn_bilevel.experiment.
-    default_seeds` of the graph).  With ``jobs > 1`` the sections train in parallel worker
+    default_seeds` of the graph).  With ``jobs > 1`` the rows train in parallel worker
     processes of one thread each (on small graphs one thread per run is as fast as two).
     """
     if seeds is not None:
@@ -212,21 +241,13 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     values = base.to_dict()
     sections = [(split, sens_in) for split in SPLITS for sens_in in (False, True)]
     if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(min(jobs, len(sections)),
-                                 mp_context=multiprocessing.get_context('spawn')) as pool:
-            paper = pool.submit(_run_paper_section, values, dataset, seeds, out, False, 1,
-                                overwrite)
-            futures = [pool.submit(_run_section, values, dataset, split, sens_in, seeds, out,
-                                   False, 1, overwrite) for split, sens_in in sections]
-            results = [future.result() for future in futures]
-            paper_runs, paper_leak = paper.result()
+        results, (paper_runs, paper_leak) = _in_parallel(values, dataset, sections, seeds, out,
+                                                         jobs, overwrite)
     else:
-        results = [_run_section(values, dataset, split, sens_in, seeds, out, progress, None,
-                                overwrite) for split, sens_in in sections]
-        paper_runs, paper_leak = _run_paper_section(values, dataset, seeds, out, progress, None,
-                                                    overwrite)
+        results = [_run_section(values, rows(dataset), split, sens_in, seeds, out, progress,
+                                None, overwrite) for split, sens_in in sections]
+        paper_runs, paper_leak = _run_paper_section(values, paper_protocol_rows(dataset), seeds,
+                                                    out, progress, None, overwrite)
     texts, all_runs = [], []
     for (split, sens_in), (runs, leak) in zip(sections, results):
         log(f'{split}, {_setting(sens_in)}: {len(runs)} runs done')

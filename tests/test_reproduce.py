@@ -60,6 +60,11 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
                and r['config']['train']['beta'] == 0.01
                and r['config']['train']['leader_lr'] == 1e-3 for r in fairgnn_runs)
     assert paper_rows('pokec_z')[0]['acc'] == [70.97, 0.16]
+    # rows trained in two worker processes give the same table, row for row
+    parallel = run_reproduce('nba', str(root), 1, tmp_path / 'parallel', config_dir=ROOT / 'configs',
+                             overrides=['train.epochs=3'], progress=False, jobs=2,
+                             log=lambda s: None)
+    assert parallel == text
 
 
 def test_paper_protocol_rows_select_by_their_rule_and_thresholds():
