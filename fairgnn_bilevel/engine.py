@@ -132,7 +132,10 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     if config.train.sens_number is not None and number > available:
         raise ConfigError(f'train.sens_number={number} is more than the {available} nodes of '
                           'known group outside validation and test; lower it')
-    known = known_group_sample(data.sens, data.val_mask, held_out, number=int(number),
+    # the test mask itself, not held_out: FairGNN's draw depends on its set operations
+    known = known_group_sample(data.sens, data.val_mask,
+                               torch.zeros_like(data.val_mask) if test_mask is None else test_mask,
+                               number=int(number),
                                seed=int(data.get('split_seed', config.train.seed)))
     # the estimator's 800 epochs run under the same thread rule as training
     step_cost = graph_step_cost(data, ESTIMATOR_HIDDEN)
