@@ -24,6 +24,7 @@ __version__ = '0.1.0'
 __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'FairnessLoss',
            'DemographicParityLoss', 'EqualOpportunityLoss', 'CovarianceLoss', 'Follower',
            'UnrolledFollower', 'FirstOrderFollower', 'all_reduce_sum', 'fit', 'fit_tabular',
-           'evaluate', 'SelectionRule', 'ParetoArchive', 'SelectionWarning', 'FitResult', 'Config', 'ConfigError', 'load_config', 'FairBiNNGNN',
-           'METHODS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
-           'equal_opportunity_difference', 'equalized_odds_difference', 'metrics', 'losses']
+           'evaluate', 'SelectionRule', 'ParetoArchive', 'SelectionWarning', 'FitResult',
+           'Config', 'ConfigError', 'load_config', 'FairBiNNGNN', 'METHODS', 'accuracy',
+           'roc_auc', 'demographic_parity_difference', 'equal_opportunity_difference',
+           'equalized_odds_difference', 'metrics', 'losses']

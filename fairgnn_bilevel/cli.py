@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
-from .config import ConfigError, flat_keys, full_key, load_config, read_yaml
+from .config import ConfigError, flat_keys, load_config, override_keys, read_yaml
 from .fairlearn_reference import DEFAULT_BOUNDS
 from .report import format_table, read_runs, summarize
 from .train.strategies import METHODS
@@ -84,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f'data.root={args.root}')
     config = load_config(args.config, overrides)
     # a --set value the run would not read is refused; a file may hold every method's keys
-    check_read(config, [full_key(item.split('=', 1)[0].strip()) for item in args.overrides])
+    check_read(config, override_keys(args.overrides))
     unread = unread_keys(config, flat_keys(read_yaml(args.config)))
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
     args.resolved_out = out
@@ -138,7 +138,7 @@ def _sweep(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
     config = load_config(args.config, overrides)
     # a --set value is refused when neither of the sweep's methods reads it
-    keys = [full_key(item.split('=', 1)[0].strip()) for item in args.overrides]
+    keys = override_keys(args.overrides)
     for key in set(unread_keys(resolve_config(config, 'bilevel'), keys)) & set(
             unread_keys(resolve_config(config, 'lagrangian'), keys)):
         raise ConfigError(f'{key} is not read by a sweep (it trains bilevel and lagrangian); '

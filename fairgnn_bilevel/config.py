@@ -23,7 +23,7 @@ from .train.strategies import DEFAULTS, METHODS, STRATEGIES
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionRule', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
-           'check_applies', 'minibatch', 'full_key', 'flat_keys']
+           'check_applies', 'minibatch', 'full_key', 'flat_keys', 'override_keys']
 
 
 class ConfigError(ValueError):
@@ -250,14 +250,24 @@ def set_key(values: Dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _split_override(item: str) -> List[str]:
+    if '=' not in item:
+        raise ConfigError(f'--set expects key=value, got {item!r}')
+    key, raw = item.split('=', 1)
+    return [key.strip(), raw]
+
+
 def apply_overrides(values: Dict[str, Any], overrides: Iterable[str]) -> Dict[str, Any]:
     """Apply ``key=value`` strings (values parsed as YAML) to a raw config mapping."""
     for item in overrides:
-        if '=' not in item:
-            raise ConfigError(f'--set expects key=value, got {item!r}')
-        key, raw = item.split('=', 1)
-        set_key(values, key.strip(), yaml.safe_load(raw))
+        key, raw = _split_override(item)
+        set_key(values, key, yaml.safe_load(raw))
     return values
+
+
+def override_keys(overrides: Iterable[str]) -> List[str]:
+    """The ``section.key`` that each ``key=value`` string sets."""
+    return [full_key(_split_override(item)[0]) for item in overrides]
 
 
 def read_yaml(path: str | Path) -> Dict[str, Any]:

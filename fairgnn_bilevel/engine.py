@@ -127,15 +127,13 @@ def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     dataset's split seed (``data.split_seed``, else ``train.seed``)."""
     number = config.train.sens_number or data.get('sens_number') or DEFAULT_SENS_NUMBER
     test_mask = data.get('test_mask')
-    held_out = data.val_mask if test_mask is None else data.val_mask | test_mask
-    available = int(((data.sens >= 0) & ~held_out).sum())
+    if test_mask is None:
+        test_mask = torch.zeros_like(data.val_mask)
+    available = int(((data.sens >= 0) & ~data.val_mask & ~test_mask).sum())
     if config.train.sens_number is not None and number > available:
         raise ConfigError(f'train.sens_number={number} is more than the {available} nodes of '
                           'known group outside validation and test; lower it')
-    # the test mask itself, not held_out: FairGNN's draw depends on its set operations
-    known = known_group_sample(data.sens, data.val_mask,
-                               torch.zeros_like(data.val_mask) if test_mask is None else test_mask,
-                               number=int(number),
+    known = known_group_sample(data.sens, data.val_mask, test_mask, number=int(number),
                                seed=int(data.get('split_seed', config.train.seed)))
     # the estimator's 800 epochs run under the same thread rule as training
     step_cost = graph_step_cost(data, ESTIMATOR_HIDDEN)
@@ -197,9 +195,8 @@ def show_progress(progress: Optional[bool]) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
-def _group_scores(data: Data, config: Config, device: torch.device, shard: Shard
-                  ) -> torch.Tensor:
-    scores = estimated_groups(data.to(device), config)
+def _group_scores(data: Data, config: Config, shard: Shard) -> torch.Tensor:
+    scores = estimated_groups(data, config)
     shard.broadcast(scores)  # every rank's fairness terms see rank 0's estimate
     return scores
 
@@ -266,7 +263,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     t = config.train
     options = {k: getattr(t, k) for k in DEFAULTS}
     if STRATEGIES[t.method].needs_group_scores:
-        options['scores'] = _group_scores(data, config, device, shard)
+        options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
     num_groups = int(data.sens.max()) + 1 if graph else None
     requires_grad = [p.requires_grad for p in model.parameters()]
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,

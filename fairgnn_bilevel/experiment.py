@@ -6,7 +6,7 @@ import json
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Set, Tuple, Union
 
 from filelock import FileLock
 from torch_geometric.data import Data
@@ -89,9 +89,10 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _existing_runs(out: Path, digest: str, overwrite: bool) -> List[dict]:
-    """Records already in ``out/results.json`` for the config ``digest``; refuses an
-    ``out`` that is a file, a corrupt results file, and one written by another config."""
+def _existing_runs(out: Path, digest: str, overwrite: bool) -> Tuple[List[dict], Set[str]]:
+    """Records already in ``out/results.json`` for the config ``digest``, and the hashes of
+    the other configs there (which ``overwrite`` replaces); refuses an ``out`` that is a
+    file, a corrupt results file, and one written by another config."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
     path = out / 'results.json'
@@ -103,7 +104,8 @@ def _existing_runs(out: Path, digest: str, overwrite: bool) -> List[dict]:
             f'{path} holds runs of another config ({theirs.get("dataset")} '
             f'{theirs.get("method")}, config hash {theirs.get("config_hash")}; this one is '
             f'{digest}); use another --out, or --overwrite to replace them')
-    return [r for r in runs if r.get('config_hash') == digest]
+    return ([r for r in runs if r.get('config_hash') == digest],
+            {r.get('config_hash') for r in foreign})
 
 
 def check_writable(out: Path) -> None:
@@ -150,9 +152,7 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
     """
     check_seeds(seeds)
     digest = config_hash(config)
-    existing = _existing_runs(out, digest, overwrite) if out is not None else []
-    replaced = ({r.get('config_hash') for r in read_runs(out / 'results.json')} - {digest}
-                if out is not None and overwrite else set())
+    existing, replaced = ([], set()) if out is None else _existing_runs(out, digest, overwrite)
     if out is not None and write:
         check_writable(out)
     wanted = [config.train.seed + offset for offset in range(seeds)]

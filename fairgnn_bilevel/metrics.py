@@ -10,7 +10,7 @@ groups: ``between_groups`` is the largest gap between two of them.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -62,8 +62,8 @@ def group_rates(
     what: str = 'rows',
     sample_weight: Optional[Any] = None,
 ) -> dict:
-    """(Weighted) mean of ``y_pred`` within each sensitive group, and over all rows under
-    the key ``None``; ``mask`` keeps only some rows (e.g. ``y_true == 1``).
+    """(Weighted) mean of ``y_pred`` within each sensitive group; ``mask`` keeps only some
+    rows (e.g. ``y_true == 1``).
 
     Args:
         y_pred: values to average (0/1 indicators or probabilities), shape ``[n]``.
@@ -74,6 +74,13 @@ def group_rates(
     Raises:
         ValueError: if a group has no rows (after ``mask``) or fewer than two groups exist.
     """
+    return _group_means(y_pred, sensitive_features, mask, groups, what, sample_weight)[0]
+
+
+def _group_means(y_pred: Any, sensitive_features: Any, mask: Optional[Any],
+                 groups: Optional[Sequence[Any]], what: str, sample_weight: Optional[Any]
+                 ) -> Tuple[dict, float]:
+    """:func:`group_rates`, and the same mean over all kept rows."""
     y_pred = _check_predictions(_as_numpy(y_pred, 'y_pred'))
     sens = _as_numpy(sensitive_features, 'sensitive_features')
     if len(sens) != len(y_pred):
@@ -96,8 +103,7 @@ def group_rates(
             raise ValueError(f'sensitive group {_py(group)!r} has no {what}; the metric is '
                              f'undefined (use more data or merge the group)')
         rates[_py(group)] = float(np.average(y_pred[rows], weights=weight[rows]))
-    rates[None] = float(np.average(y_pred[keep], weights=weight[keep]))
-    return rates
+    return rates, float(np.average(y_pred[keep], weights=weight[keep]))
 
 
 def _py(value: Any) -> Any:
@@ -107,10 +113,10 @@ def _py(value: Any) -> Any:
 METHODS = ('between_groups', 'to_overall')
 
 
-def _difference(rates: dict, method: str) -> float:
-    """fairlearn's ``difference``: the largest gap between two groups, or the largest gap
-    between a group and all rows (the key ``None``)."""
-    overall = rates.pop(None)
+def _difference(means: Tuple[dict, float], method: str) -> float:
+    """fairlearn's ``difference`` of (per-group means, overall mean): the largest gap
+    between two groups, or the largest gap between a group and all rows."""
+    rates, overall = means
     values = list(rates.values())
     if method == 'between_groups':
         return float(max(values) - min(values))
@@ -142,7 +148,8 @@ def _positive(y_pred: Any) -> np.ndarray:
 
 
 def _rates(y_true: Any, values: Any, kind: str, *, sensitive_features: Any,
-           groups: Optional[Sequence[Any]], sample_weight: Optional[Any]) -> dict:
+           groups: Optional[Sequence[Any]], sample_weight: Optional[Any]
+           ) -> Tuple[dict, float]:
     """Per-group means of ``values`` on all rows (``kind='selection'``), positive rows
     (``'tpr'``) or negative rows (``'fpr'``)."""
     y_true = _as_numpy(y_true, 'y_true')
@@ -154,8 +161,7 @@ def _rates(y_true: Any, values: Any, kind: str, *, sensitive_features: Any,
         y_true = _check_binary_labels(y_true)
         mask, what = ((y_true == 1, 'positive labels (y_true == 1)') if kind == 'tpr' else
                       (y_true == 0, 'negative labels (y_true == 0)'))
-    return group_rates(values, sensitive_features=sensitive_features, mask=mask, groups=groups,
-                       what=what, sample_weight=sample_weight)
+    return _group_means(values, sensitive_features, mask, groups, what, sample_weight)
 
 
 def demographic_parity_difference(
@@ -276,5 +282,5 @@ def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: b
     if evaluated:
         without = [g for g in present if not (y_true[sens == g] == 1).any()]
         if without:
-            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no positive row, so '
-                             'ΔEO is undefined; use a larger split or merge groups')
+            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no positive '
+                             'row, so ΔEO is undefined; use a larger split or merge groups')

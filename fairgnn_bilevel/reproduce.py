@@ -123,6 +123,11 @@ def _setting(sens_in_features: bool) -> str:
     return 'sens-in-x' if sens_in_features else 'sens-not-in-x'
 
 
+def _folder(label: str) -> str:
+    """A row's folder name: ``GCN + FairBiNN (ours)`` → ``GCN-FairBiNN``."""
+    return label.split(' (')[0].replace(' + ', '-').replace(' ', '_')
+
+
 def _run_section(base_values: dict, section_rows: List[Tuple[str, List[str]]], split: str,
                  sens_in_features: bool, seeds: int, out: Path, progress: bool,
                  threads: Optional[int], overwrite: bool) -> Tuple[List[dict], bool]:
@@ -137,8 +142,7 @@ def _run_section(base_values: dict, section_rows: List[Tuple[str, List[str]]], s
     data = load_data(section)
     runs = []
     for label, cfg in configs:
-        folder = (out / split / _setting(sens_in_features)
-                  / label.split(' (')[0].replace(' + ', '-').replace(' ', '_'))
+        folder = out / split / _setting(sens_in_features) / _folder(label)
         for run in run_seeds(cfg, seeds, folder, progress=progress, data=data,
                              overwrite=overwrite):
             runs.append({**run, 'row': label})
@@ -168,7 +172,7 @@ def _run_paper_section(base_values: dict, section_rows: List[Tuple[str, bool, Li
                                                                    'val_is_test', False)),
                     'selection': cfg.selection.describe(), 'sens_in_features': sens_in,
                     'settings': row}
-        folder = out / 'paper_protocol' / label.split(' (')[0].replace(' + ', '-').replace(' ', '_')
+        folder = out / 'paper_protocol' / _folder(label)
         for run in run_seeds(cfg, seeds, folder, progress=progress, data=data[sens_in],
                              overwrite=overwrite):
             runs.append({**run, 'row': label, 'protocol': protocol})

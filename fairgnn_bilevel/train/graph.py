@@ -14,7 +14,8 @@ from ..metrics import binary_report, check_split
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Batch, Strategy
 
-__all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'validate_graph', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
+__all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'validate_graph', 'check_model',
+           'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).

@@ -108,7 +108,8 @@ class MiniBatchGraphTask(NodeTask):
     """
 
     def __init__(self, model: Module, data: Data, *, batch_size: int,
-                 num_neighbors: Sequence[int], seed: int = 0, shard: Optional[Shard] = None, progress: bool = False) -> None:
+                 num_neighbors: Sequence[int], seed: int = 0, shard: Optional[Shard] = None,
+                 progress: bool = False) -> None:
         if not encodes_rows(model):
             raise ValueError(f'mini-batch training encodes sampled subgraphs, and '
                              f'{type(model).__name__} does not expose a graph encoder; use a '

@@ -26,8 +26,8 @@ from ..metrics import METRICS
 
 T = TypeVar('T')
 
-__all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class', 'dominates',
-           'pareto_front', 'ParetoArchive']
+__all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class',
+           'dominates', 'pareto_front', 'ParetoArchive']
 
 ONE_CLASS_SHARE = 0.95
 

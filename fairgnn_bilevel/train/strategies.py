@@ -116,8 +116,7 @@ class Strategy:
         self.reduce = None if self.shard is None else self.shard.sum
 
     def _fairness(self, name: str, num_groups: Optional[int]):
-        return make_fairness_loss(name, reduce=self.reduce,
-                                  num_groups=None if self.reduce is None else num_groups)
+        return make_fairness_loss(name, reduce=self.reduce, num_groups=num_groups)
 
     def _apply(self, optimizer: torch.optim.Optimizer) -> None:
         """``optimizer.step()`` on the gradients averaged over processes."""
