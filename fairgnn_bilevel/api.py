@@ -11,7 +11,8 @@ from torch_geometric.data import Data
 
 from .config import Config, full_key
 from .engine import FitResult, check_read, resolve_config, train
-from .metrics import binary_report
+from .losses import probabilities
+from .metrics import fairness_report
 from .train.graph import as_node_data, check_model
 
 if TYPE_CHECKING:
@@ -68,16 +69,18 @@ def fit_tabular(data: 'TabularData', *, method: Optional[str] = None,
 
 def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[str, float]:
     """ACC, AUC, ΔDP, ΔEO and the positive rate of ``model(x, edge_index)`` on ``rows``
-    of ``data`` (a boolean mask or node indices; default: every node), in eval mode.
+    of ``data`` (a boolean mask or node indices; default: every node), in eval mode
+    (:func:`~fairgnn_bilevel.metrics.fairness_report`).
 
     Shapes:
-        ``data.x`` ``[N, F]``, ``data.y`` and ``data.sens`` ``[N]``; the model returns
-        ``[N]`` or ``[N, 1]`` logits.
+        ``data.x`` ``[N, F]``, ``data.y`` ``[N]`` and ``data.sens`` ``[N]`` (or ``[N, k]``:
+        intersectional groups); the model returns ``[N]`` or ``[N, 1]`` logits, or
+        ``[N, C]`` for ``C`` classes.
     """
     data = as_node_data(data)
     if rows is None:
         rows = torch.arange(data.num_nodes, device=data.y.device)
     elif rows.dtype == torch.bool:
         rows = rows.nonzero().view(-1)
-    probs = torch.sigmoid(check_model(model, data)[rows])
-    return binary_report(data.y[rows], probs, sensitive_features=data.sens[rows])
+    probs = probabilities(check_model(model, data, classes=None)[rows])
+    return fairness_report(data.y[rows], probs, sensitive_features=data.sens[rows])

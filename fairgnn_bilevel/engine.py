@@ -27,10 +27,10 @@ from .config import Config, ConfigError, check_applies, from_dict, full_key, min
 from .nn import FairBiNNGNN, FairBiNNMLP
 from .train.distributed import Shard, local_world_size
 from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost,
-                          validate_graph)
+                          num_classes, validate_graph)
 from .train.group_estimate import ESTIMATOR_HIDDEN, estimate_groups
 from .train.loop import Diverged, Task, isolated_rng, run_epochs
-from .train.selection import RULES, SelectionWarning, predicts_one_class
+from .train.selection import RULES, SelectionWarning, predicts_one_class, top_class_share
 from .train.strategies import DEFAULTS, STRATEGIES, hyperparameters, make_strategy, reads
 from .train.table import DEFAULT_BATCH_SIZE, TabularTask
 from .train.threads import available_cores, choose_threads, torch_threads
@@ -38,7 +38,8 @@ from .train.threads import available_cores, choose_threads, torch_threads
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
-__all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'build_model',
+__all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'classes_of',
+           'build_model',
            'estimated_groups', 'make_task', 'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
 
 # Seed nodes per mini-batch step when only train.num_neighbors asks for mini-batches.
@@ -58,6 +59,7 @@ class FitResult:
     history: List[Dict[str, float]] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
     threads: int = 1
+    group_names: Optional[List[Any]] = None  # intersectional groups: each code's values
 
 
 def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
@@ -107,17 +109,35 @@ def check_read(config: Config, keys: Iterable[str], *, own_model: bool = False) 
         raise ConfigError(f'{key} is not read by this run ({why}); remove it')
 
 
+def classes_of(data: Union[Data, 'TabularData']) -> int:
+    """The number of classes of a graph's or a table's labels (two for binary)."""
+    return num_classes(data) if isinstance(data, Data) else data.num_classes
+
+
 def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
-    """The network of ``config.model`` for ``data``: a GNN for a graph, an MLP for a table."""
+    """The network of ``config.model`` for ``data``: a GNN for a graph, an MLP for a table,
+    with one logit for two classes and one per class for more."""
     m = config.model
     if isinstance(data, Data):
         return FairBiNNGNN(data.num_features, m.hidden, num_layers=m.num_layers,
                            encoder=m.encoder or 'gcn', fairness_layers=m.fairness_layers,
                            head_layers=m.head_layers, dropout=m.dropout, heads=m.heads or 1,
-                           fairness_act=m.fairness_act)
+                           fairness_act=m.fairness_act, num_classes=classes_of(data))
     return FairBiNNMLP(data.num_features, m.hidden, layers_before=m.num_layers,
                        fairness_layers=m.fairness_layers, head_layers=m.head_layers,
-                       dropout=m.dropout, fairness_act=m.fairness_act)
+                       dropout=m.dropout, fairness_act=m.fairness_act,
+                       num_classes=classes_of(data))
+
+
+def _check_fits_data(config: Config, model: Module, classes: int, groups: int) -> None:
+    own = getattr(model, 'num_classes', None)
+    if own is not None and own != classes:
+        raise ValueError(f'{type(model).__name__} has num_classes={own} but the labels have '
+                         f'{classes} classes; build it with num_classes={classes}')
+    if config.train.method == 'fairgnn' and (classes > 2 or groups > 2):
+        raise ConfigError(f'train.method=fairgnn takes two classes and two groups (its '
+                          f'estimator, covariance and adversary are binary), and this data has '
+                          f'{classes} classes and {groups} groups; use bilevel or lagrangian')
 
 
 def estimated_groups(data: Data, config: Config) -> torch.Tensor:
@@ -250,6 +270,10 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
            ) -> FitResult:
     # the network computes in the features' precision (float32 for tables)
     dtype = data.x.dtype if graph else torch.float32
+    classes = classes_of(data)
+    num_groups = int(data.sens.max()) + 1 if graph else None
+    _check_fits_data(config, model, classes,
+                     num_groups or 1 + max(int(s.max()) for s in data.sens.values()))
     model = build_model(config, data).to(dtype) if model is None else model
     wrong = {p.dtype for p in model.parameters()} - {dtype}
     if wrong:
@@ -264,7 +288,6 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     options = {k: getattr(t, k) for k in DEFAULTS}
     if STRATEGIES[t.method].needs_group_scores:
         options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
-    num_groups = int(data.sens.max()) + 1 if graph else None
     requires_grad = [p.requires_grad for p in model.parameters()]
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
                              **options)
@@ -287,16 +310,17 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
                      f'{config.selection.describe()}; it fell back to the {fallback} (epoch '
                      f'{loop.selected_epoch})')
     if predicts_one_class(loop.val):
-        share = max(loop.val['positive_rate'], 1 - loop.val['positive_rate'])
+        share = top_class_share(loop.val)
         notes.append(f'the selected model (epoch {loop.selected_epoch}) predicts one class for '
                      f'{100 * share:.1f} % of validation rows: its ΔDP and ΔEO say little about '
                      'fairness; look at AUC, train longer or try another selection rule')
     val_labels = data.y[data.val_mask] if graph else torch.as_tensor(data.y['val'])
-    if auc_at_chance(loop.val['auc'], val_labels):
+    if classes == 2 and auc_at_chance(loop.val['auc'], val_labels):
         notes.append(f'the selected model (epoch {loop.selected_epoch}) ranks validation rows '
                      f'no better than chance (val AUC {loop.val["auc"]:.3f}): its ΔDP and ΔEO '
                      'say little about fairness; lower the learning rate or the fairness weight')
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start,
                      selection=config.selection.describe(), history=loop.history,
-                     warnings=notes, threads=threads)
+                     warnings=notes, threads=threads,
+                     group_names=data.get('group_names') if graph else data.group_names)

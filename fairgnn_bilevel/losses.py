@@ -1,9 +1,17 @@
 """Differentiable fairness losses: pure functions, and loss objects to add to a task loss.
 
-Each loss takes *logits* and applies the sigmoid exactly once (the official FairBiNN code
-applies it twice; :class:`~fairgnn_bilevel.train.strategies.Reference` reproduces that on
-purpose).  Groups absent from a batch are skipped, so a batch holding one group only
-contributes zero, never NaN.
+Each loss takes *logits* and turns them into probabilities exactly once
+(:func:`probabilities`: the sigmoid of one logit per row, the softmax of ``C`` logits per
+row; the official FairBiNN code applies the sigmoid twice, and
+:class:`~fairgnn_bilevel.train.strategies.Reference` reproduces that on purpose).  Groups
+absent from a batch are skipped, so a batch holding one group only contributes zero, never
+NaN.
+
+Classes: one logit per row (``[n]`` or ``[n, 1]``) is the binary case, whose outcome is the
+positive class.  ``C`` logits per row (``[n, C]``) are ``C`` classes; with ``C = 2`` the
+outcome is still class 1 (so two columns give the binary loss of :math:`z_1 - z_0`), with
+``C >= 3`` every class is an outcome and the loss is the sum of the classes' terms (each
+class weighs as the binary loss's one class does, so η keeps its scale).
 
 ``reduce`` makes the group statistics global: a differentiable sum over the processes of a
 data-parallel step (:func:`~fairgnn_bilevel.collectives.all_reduce_sum`), applied to the
@@ -26,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-__all__ = ['Reduce', 'group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
+__all__ = ['Reduce', 'probabilities', 'group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
            'covariance_loss', 'FairnessLoss', 'DemographicParityLoss', 'EqualOpportunityLoss',
            'CovarianceLoss', 'FAIRNESS_LOSSES', 'make_fairness_loss']
 
@@ -38,14 +46,15 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
     r"""Mean of ``values`` within each group present in ``groups`` (segment means).
 
     Args:
-        values: shape ``[n]``.
+        values: shape ``[n]`` or ``[n, k]`` (``k`` columns averaged at once).
         groups: non-negative integer group of each row, shape ``[n]``.
         reduce: sums the per-group sums and counts over processes (then ``num_groups`` is
             required and ``groups`` must lie in ``0 .. num_groups - 1``).
         num_groups: the number of group ids (default: ``groups.max() + 1``).
 
     Returns:
-        Tensor of shape ``[g]`` with one mean per group present, in group order.
+        Tensor of shape ``[g]`` (or ``[g, k]``) with one mean per group present, in group
+        order.
     """
     if reduce is not None and num_groups is None:
         raise ValueError('group statistics reduced over processes need num_groups (groups '
@@ -55,10 +64,32 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
         if num_groups is None:
             num_groups = int(groups.max()) + 1 if groups.numel() else 0
     # counts first: bincount refuses negative group ids in one line
-    counts = reduce(torch.bincount(groups, minlength=num_groups).to(values.dtype))
-    sums = reduce(values.new_zeros(num_groups).index_add(0, groups, values))
+    counts, sums = _group_sums(values, groups, reduce, num_groups)
     present = counts > 0
-    return sums[present] / counts[present]
+    counts = counts[present]
+    return sums[present] / (counts if values.dim() == 1 else counts.unsqueeze(-1))
+
+
+def _group_sums(values: Tensor, groups: Tensor, reduce: Reduce, num_groups: int):
+    # counts first: bincount refuses negative group ids in one line
+    counts = reduce(torch.bincount(groups, minlength=num_groups).to(values.dtype))
+    sums = reduce(values.new_zeros((num_groups,) + values.shape[1:]).index_add(0, groups,
+                                                                               values))
+    return counts, sums
+
+
+def probabilities(logits: Tensor) -> Tensor:
+    """The predicted probabilities of ``logits``: the sigmoid of one logit per row
+    (``[n]`` or ``[n, 1]`` → ``[n]``), the softmax of ``C >= 2`` logits per row
+    (``[n, C]`` → ``[n, C]``)."""
+    if logits.dim() == 2 and logits.size(1) > 1:
+        return logits.softmax(-1)
+    return torch.sigmoid(logits.reshape(-1))
+
+
+def _outcomes(probs: Tensor) -> Tensor:
+    """The outcome columns of class probabilities ``[n, C]``: class 1 of two, else all."""
+    return probs[:, 1:2] if probs.size(1) == 2 else probs
 
 
 def _identity(tensor: Tensor) -> Tensor:
@@ -72,7 +103,29 @@ def _squared_largest_gap(probs: Tensor, groups: Tensor, reduce: Optional[Reduce]
     means = group_means(probs, groups, reduce=reduce, num_groups=num_groups)
     if len(means) < 2:
         return probs.sum() * 0.0  # keeps the graph connected, contributes nothing
-    return (means.max() - means.min()).square()
+    if probs.dim() == 1:
+        return (means.max() - means.min()).square()
+    return (means.max(0).values - means.min(0).values).square().sum()  # summed over classes
+
+
+def _class_gaps(values: Tensor, classes: Tensor, groups: Tensor, num_classes: int,
+                reduce: Optional[Reduce], num_groups: Optional[int]) -> Tensor:
+    """Sum over classes of the squared largest gap between the groups' means of
+    ``values`` on the rows of each class (a class seen by fewer than two groups adds 0)."""
+    if reduce is None:
+        reduce = _identity
+        if num_groups is None:
+            num_groups = int(groups.max()) + 1 if groups.numel() else 1
+    counts, sums = _group_sums(values, classes * num_groups + groups, reduce,
+                               num_classes * num_groups)
+    counts, sums = counts.view(num_classes, num_groups), sums.view(num_classes, num_groups)
+    present = counts > 0
+    means = sums / counts.clamp_min(1)  # absent cells: 0, never 0/0 (a NaN gradient)
+    largest = torch.where(present, means, means.new_tensor(-float('inf'))).max(1).values
+    smallest = torch.where(present, means, means.new_tensor(float('inf'))).min(1).values
+    compared = present.sum(1) >= 2
+    gaps = torch.where(compared, largest - smallest, means.new_zeros(()))
+    return gaps.square().sum()
 
 
 def demographic_parity_loss(logits: Tensor, sensitive: Tensor, *,
@@ -84,23 +137,42 @@ def demographic_parity_loss(logits: Tensor, sensitive: Tensor, *,
         \phi = \left( \max_a \bar{p}_a - \min_b \bar{p}_b \right)^2, \quad
         \bar{p}_a = \frac{1}{|S_a|} \sum_{i \in S_a} \sigma(z_i)
 
+    With ``C >= 3`` classes :math:`\bar{p}_a` is the group mean of each class's softmax
+    probability and :math:`\phi` the sum over classes of the squared gaps; two columns
+    are the binary loss of :math:`z_1 - z_0` (the softmax's class 1 is
+    :math:`\sigma(z_1 - z_0)`, and class 0's gap is the same).
+
     ``reduce``, ``num_groups``: see :func:`group_means`.
 
     Shapes:
-        logits ``[n]`` or ``[n, 1]``, sensitive ``[n]`` → scalar.
+        logits ``[n]``, ``[n, 1]`` or ``[n, C]``, sensitive ``[n]`` → scalar.
     """
-    return _squared_largest_gap(torch.sigmoid(logits.reshape(-1)), sensitive, reduce,
-                                num_groups)
+    probs = probabilities(logits)
+    return _squared_largest_gap(probs if probs.dim() == 1 else _outcomes(probs), sensitive,
+                                reduce, num_groups)
 
 
 def equal_opportunity_loss(logits: Tensor, sensitive: Tensor, labels: Tensor, *,
                            reduce: Optional[Reduce] = None,
                            num_groups: Optional[int] = None) -> Tensor:
     r""":func:`demographic_parity_loss` on the positive rows (``labels == 1``) only: the
-    squared largest gap of the groups' mean true-positive probability."""
-    positive = labels.reshape(-1) == 1
-    return _squared_largest_gap(torch.sigmoid(logits.reshape(-1)[positive]),
-                                sensitive[positive], reduce, num_groups)
+    squared largest gap of the groups' mean true-positive probability.
+
+    With ``C >= 3`` classes (logits ``[n, C]``, labels ``0 .. C-1``) every class is an
+    outcome: the gap of class :math:`c` is taken between the groups' mean probability of
+    :math:`c` on the rows labelled :math:`c`, and the loss is the sum over classes of
+    the squared gaps.  Two columns are the binary loss of :math:`z_1 - z_0` (class 1 on
+    the positive rows).
+    """
+    probs = probabilities(logits)
+    labels = labels.reshape(-1)
+    if probs.dim() == 1 or probs.size(1) == 2:
+        positive = labels == 1
+        probs = probs if probs.dim() == 1 else probs[:, 1]
+        return _squared_largest_gap(probs[positive], sensitive[positive], reduce, num_groups)
+    classes = labels.long()
+    own = probs.gather(1, classes.view(-1, 1)).view(-1)  # each row's own-class probability
+    return _class_gaps(own, classes, sensitive, probs.size(1), reduce, num_groups)
 
 
 def covariance_loss(logits: Tensor, scores: Tensor, *,
@@ -117,8 +189,12 @@ def covariance_loss(logits: Tensor, scores: Tensor, *,
     :math:`\overline{s\sigma(z)} - \bar{s}\,\overline{\sigma(z)}` of the union batch.
 
     Shapes:
-        logits ``[n]`` or ``[n, 1]``, scores ``[n]`` → scalar.
+        logits ``[n]`` or ``[n, 1]``, scores ``[n]`` → scalar (binary labels only).
     """
+    if logits.dim() == 2 and logits.size(1) > 1:
+        raise ValueError(f'covariance_loss (FairGNN) takes one logit per row, got logits of '
+                         f'shape {tuple(logits.shape)}; for several classes use '
+                         'demographic_parity_loss')
     probs = torch.sigmoid(logits.reshape(-1))
     scores = scores.reshape(-1).to(probs.dtype)
     if reduce is None:

@@ -1,12 +1,21 @@
-"""Group-fairness and accuracy metrics: small functions, numpy or torch in, float out.
+r"""Group-fairness and accuracy metrics: small functions, numpy or torch in, float out.
 
 The hard metrics are drop-ins for fairlearn's of the same names: the same arguments
 (``sensitive_features`` keyword-only, ``method='between_groups'|'to_overall'``,
-``sample_weight``; ``agg`` for equalized odds) and the same values on every input fairlearn
-accepts — a prediction counts as positive when it equals 1, as in fairlearn, so
+``sample_weight``; ``agg`` for equalized odds) and the same values on every binary input
+fairlearn accepts — a prediction counts as positive when it equals 1, as in fairlearn, so
 probabilities belong in the soft variants (``soft_demographic_parity_difference``,
 ``soft_equal_opportunity_difference``: the same gaps of mean probabilities).  Any number of
-groups: ``between_groups`` is the largest gap between two of them.
+groups: ``between_groups`` is the largest gap between two of them.  Several sensitive
+columns (``sensitive_features`` of shape ``[n, k]``) define intersectional groups, named by
+the tuple of their values, as fairlearn's ``MetricFrame`` forms them.
+
+Classes: labels and predictions holding values other than 0 and 1, or ``labels`` naming
+more than two classes, are multi-class, and each metric is the largest of its one-vs-rest
+values over the classes — ΔDP the largest gap in :math:`P(\hat{y} = c \mid s)`, ΔEO the
+largest gap in :math:`P(\hat{y} = c \mid y = c, s)`; the soft variants take
+probabilities of shape ``[n, C]``.  Two classes are the binary definitions: the outcome is
+the second class (1).  Pass ``labels`` when a split may not show every class.
 """
 from __future__ import annotations
 
@@ -18,22 +27,37 @@ from sklearn.metrics import roc_auc_score
 __all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
-           'group_rates', 'binary_report', 'check_split']
+           'group_rates', 'binary_report', 'fairness_report', 'check_split']
 
 
 # The four figures of the fair-graph tables: key, label, and +1 where larger is better.
 METRICS = (('acc', 'ACC', 1), ('auc', 'AUC', 1), ('dp', 'ΔDP', -1), ('eo', 'ΔEO', -1))
 
 
-def _as_numpy(values: Any, name: str) -> np.ndarray:
+def _as_numpy(values: Any, name: str, columns: bool = False) -> np.ndarray:
+    """``values`` as a numpy array of shape ``[n]``, or ``[n, k]`` where ``columns``."""
     if hasattr(values, 'detach'):  # torch.Tensor, without importing torch here
         values = values.detach().cpu().numpy()
     array = np.asarray(values)
-    if array.ndim == 2 and 1 in array.shape:  # a column vector, e.g. logits of shape [n, 1]
+    if array.ndim == 2 and array.shape[1] == 1:  # a column vector, e.g. logits [n, 1]
         array = array.reshape(-1)
-    if array.ndim != 1:
-        raise ValueError(f'{name} must be one-dimensional, got shape {array.shape}')
+    if array.ndim != 1 and not (columns and array.ndim == 2):
+        raise ValueError(f'{name} must be one-dimensional{" or [n, k]" if columns else ""}, '
+                         f'got shape {array.shape}')
     return array
+
+
+def _groups_of(sensitive_features: Any) -> Tuple[np.ndarray, List[Any]]:
+    """(code of each row's group, name of each code): the values of one sensitive column,
+    or the tuples of several columns' values (intersectional groups), in sorted order."""
+    sens = _as_numpy(sensitive_features, 'sensitive_features', columns=True)
+    if sens.dtype.kind == 'f' and np.isnan(sens).any():
+        raise ValueError('sensitive_features contains NaN; drop or impute those rows first')
+    if sens.ndim == 1:
+        names, codes = np.unique(sens, return_inverse=True)
+        return codes.reshape(-1), [_py(name) for name in names]
+    names, codes = np.unique(sens, axis=0, return_inverse=True)
+    return codes.reshape(-1), [tuple(_py(v) for v in row) for row in names]
 
 
 def _check_predictions(y_pred: np.ndarray) -> np.ndarray:
@@ -82,27 +106,28 @@ def _group_means(y_pred: Any, sensitive_features: Any, mask: Optional[Any],
                  ) -> Tuple[dict, float]:
     """:func:`group_rates`, and the same mean over all kept rows."""
     y_pred = _check_predictions(_as_numpy(y_pred, 'y_pred'))
-    sens = _as_numpy(sensitive_features, 'sensitive_features')
-    if len(sens) != len(y_pred):
-        raise ValueError(f'sensitive_features has {len(sens)} rows but y_pred has {len(y_pred)}')
-    if sens.dtype.kind == 'f' and np.isnan(sens).any():
-        raise ValueError('sensitive_features contains NaN; drop or impute those rows first')
-    weight = (np.ones(len(sens)) if sample_weight is None
+    codes, names = _groups_of(sensitive_features)
+    if len(codes) != len(y_pred):
+        raise ValueError(f'sensitive_features has {len(codes)} rows but y_pred has '
+                         f'{len(y_pred)}')
+    weight = (np.ones(len(codes)) if sample_weight is None
               else _as_numpy(sample_weight, 'sample_weight').astype(np.float64))
-    if len(weight) != len(sens):
+    if len(weight) != len(codes):
         raise ValueError(f'sample_weight has {len(weight)} rows but y_pred has {len(y_pred)}')
-    all_groups = list(np.unique(sens)) if groups is None else list(groups)
+    all_groups = names if groups is None else [_py(g) if not isinstance(g, tuple) else
+                                               tuple(_py(v) for v in g) for g in groups]
     if len(all_groups) < 2:
         raise ValueError(f'a group-fairness metric needs at least two sensitive groups, '
-                         f'found {[_py(g) for g in all_groups]}')
-    keep = np.ones(len(sens), dtype=bool) if mask is None else _as_numpy(mask, 'mask').astype(bool)
+                         f'found {all_groups}')
+    keep = np.ones(len(codes), dtype=bool) if mask is None else _as_numpy(mask, 'mask').astype(bool)
+    code_of = {name: code for code, name in enumerate(names)}
     rates = {}
     for group in all_groups:
-        rows = keep & (sens == group)
+        rows = keep & (codes == code_of.get(group, -1))
         if not rows.any():
-            raise ValueError(f'sensitive group {_py(group)!r} has no {what}; the metric is '
+            raise ValueError(f'sensitive group {group!r} has no {what}; the metric is '
                              f'undefined (use more data or merge the group)')
-        rates[_py(group)] = float(np.average(y_pred[rows], weights=weight[rows]))
+        rates[group] = float(np.average(y_pred[rows], weights=weight[rows]))
     return rates, float(np.average(y_pred[keep], weights=weight[keep]))
 
 
@@ -134,56 +159,112 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     return float((y_true == y_pred).mean())
 
 
-def roc_auc(y_true: Any, y_score: Any) -> float:
-    """Area under the ROC curve (scikit-learn's ``roc_auc_score``)."""
-    y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
+def _classes(y_true: np.ndarray, labels: Optional[Sequence[Any]]) -> Optional[List[Any]]:
+    """The classes of a multi-class metric, or ``None`` for the binary case (``y_true``
+    of 0s and 1s, or two ``labels``)."""
+    if labels is None:
+        values = [_py(v) for v in np.unique(y_true)]
+        if set(values) <= {0, 1}:
+            return None
+        return values
+    labels = [_py(v) for v in labels]
+    if len(set(labels)) != len(labels) or len(labels) < 2:
+        raise ValueError(f'labels must name at least two distinct classes, got {labels}')
+    unknown = sorted(set(_py(v) for v in np.unique(y_true)) - set(labels), key=str)
+    if unknown:
+        raise ValueError(f'y_true holds values {unknown[:10]} that are not in labels {labels}')
+    return labels
+
+
+def _outcomes(classes: List[Any]) -> List[Any]:
+    """The classes whose one-vs-rest gaps a metric takes: the second of two, else all."""
+    return classes[1:] if len(classes) == 2 else classes
+
+
+def roc_auc(y_true: Any, y_score: Any, *, labels: Optional[Sequence[Any]] = None) -> float:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``); for ``y_score`` of
+    shape ``[n, C]`` with ``C >= 3`` the macro average of the one-vs-rest AUCs
+    (``multi_class='ovr'``), ``labels`` naming the columns (default ``0 .. C-1``); two
+    columns are the binary AUC of the second."""
+    y_true = _as_numpy(y_true, 'y_true')
+    scores = _as_numpy(y_score, 'y_score', columns=True)
+    if scores.ndim == 2:
+        classes = list(range(scores.shape[1])) if labels is None else [_py(v) for v in labels]
+        if len(classes) != scores.shape[1]:
+            raise ValueError(f'y_score has {scores.shape[1]} columns but labels names '
+                             f'{len(classes)} classes')
+        missing = [c for c in classes if not (y_true == c).any()]
+        if missing:
+            raise ValueError(f'ROC AUC needs every class in y_true; this split holds no row of '
+                             f'class(es) {missing}')
+        if len(classes) == 2:
+            return float(roc_auc_score(y_true == classes[1], scores[:, 1]))
+        return float(roc_auc_score(y_true, scores, multi_class='ovr', average='macro',
+                                   labels=classes))
+    y_true = _check_binary_labels(y_true)
     if len(np.unique(y_true)) < 2:
         raise ValueError('ROC AUC needs both classes in y_true; this split holds only one')
-    return float(roc_auc_score(y_true, _as_numpy(y_score, 'y_score')))
+    return float(roc_auc_score(y_true, scores))
 
 
-def _positive(y_pred: Any) -> np.ndarray:
-    # fairlearn's selection: a prediction equal to the positive label 1
-    return (_as_numpy(y_pred, 'y_pred') == 1).astype(np.float64)
-
-
-def _rates(y_true: Any, values: Any, kind: str, *, sensitive_features: Any,
-           groups: Optional[Sequence[Any]], sample_weight: Optional[Any]
-           ) -> Tuple[dict, float]:
-    """Per-group means of ``values`` on all rows (``kind='selection'``), positive rows
-    (``'tpr'``) or negative rows (``'fpr'``)."""
+def _gap(y_true: Any, values: Any, kind: str, method: str, *, sensitive_features: Any,
+         groups: Optional[Sequence[Any]], sample_weight: Optional[Any],
+         outcome: Any = 1) -> float:
+    """The ``method`` gap of the per-group means of ``values`` on all rows
+    (``kind='selection'``), the rows of class ``outcome`` (``'tpr'``) or the others
+    (``'fpr'``)."""
     y_true = _as_numpy(y_true, 'y_true')
     if len(y_true) != len(_as_numpy(values, 'y_pred')):
         raise ValueError('y_true and y_pred have different numbers of rows')
     if kind == 'selection':
         mask, what = None, 'rows'
-    else:
-        y_true = _check_binary_labels(y_true)
+    elif outcome == 1 and set(np.unique(y_true).tolist()) <= {0, 1}:  # binary wording
         mask, what = ((y_true == 1, 'positive labels (y_true == 1)') if kind == 'tpr' else
                       (y_true == 0, 'negative labels (y_true == 0)'))
-    return _group_means(values, sensitive_features, mask, groups, what, sample_weight)
+    else:
+        mask, what = ((y_true == outcome, f'rows of class {outcome!r}') if kind == 'tpr' else
+                      (y_true != outcome, f'rows outside class {outcome!r}'))
+    return _difference(_group_means(values, sensitive_features, mask, groups, what,
+                                    sample_weight), method)
+
+
+def _hard_gap(kinds: Tuple[str, ...], y_true: Any, y_pred: Any, labels, **options
+              ) -> List[float]:
+    """The gaps of ``kinds`` of the hard predictions, for each outcome class (fairlearn's
+    positive label 1 in the binary case): a list, one per class, of lists, one per kind."""
+    classes = _classes(_as_numpy(y_true, 'y_true'), labels)
+    if classes is None and 'selection' not in kinds:
+        _check_binary_labels(_as_numpy(y_true, 'y_true'))
+    predicted = _as_numpy(y_pred, 'y_pred')
+    return [[_gap(y_true, (predicted == c).astype(np.float64), kind, outcome=c, **options)
+             for kind in kinds] for c in ([1] if classes is None else _outcomes(classes))]
 
 
 def demographic_parity_difference(
     y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
-    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None
+    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None,
+    labels: Optional[Sequence[Any]] = None
 ) -> float:
     r"""ΔDP: the largest gap in positive-prediction rate between sensitive groups.
 
     .. math::
         \Delta_{DP} = \max_{a, b} \left| P(\hat{y}=1 \mid s=a) - P(\hat{y}=1 \mid s=b) \right|
 
-    fairlearn's function: ``y_true`` is not used (ΔDP needs no labels) but checked for
-    length; ``groups``: the groups that must be present.
+    fairlearn's function: ``y_true`` is not used in the binary case (ΔDP needs no labels)
+    but checked for length; ``groups``: the groups that must be present.  Multi-class
+    (see the module docstring): the largest over classes :math:`c` of the gap in
+    :math:`P(\hat{y}=c \mid s)`.
     """
-    return _difference(_rates(y_true, _positive(y_pred), 'selection',
-                              sensitive_features=sensitive_features, groups=groups,
-                              sample_weight=sample_weight), method)
+    gaps = _hard_gap(('selection',), y_true, y_pred, labels,
+                     sensitive_features=sensitive_features, groups=groups,
+                     sample_weight=sample_weight, method=method)
+    return max(gap for (gap,) in gaps)
 
 
 def equal_opportunity_difference(
     y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
-    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None
+    sample_weight: Optional[Any] = None, groups: Optional[Sequence[Any]] = None,
+    labels: Optional[Sequence[Any]] = None
 ) -> float:
     r"""ΔEO (equal opportunity): the largest true-positive-rate gap between groups.
 
@@ -192,45 +273,66 @@ def equal_opportunity_difference(
                                        - P(\hat{y}=1 \mid y=1, s=b) \right|
 
     What the fair-graph literature calls ΔEO; for max(TPR gap, FPR gap) use
-    :func:`equalized_odds_difference`.
+    :func:`equalized_odds_difference`.  Multi-class: the largest over classes :math:`c`
+    of the gap in :math:`P(\hat{y}=c \mid y=c, s)`.
     """
-    return _difference(_rates(y_true, _positive(y_pred), 'tpr',
-                              sensitive_features=sensitive_features, groups=groups,
-                              sample_weight=sample_weight), method)
+    gaps = _hard_gap(('tpr',), y_true, y_pred, labels, sensitive_features=sensitive_features,
+                     groups=groups, sample_weight=sample_weight, method=method)
+    return max(gap for (gap,) in gaps)
 
 
 def equalized_odds_difference(
     y_true: Any, y_pred: Any, *, sensitive_features: Any, method: str = 'between_groups',
     sample_weight: Optional[Any] = None, agg: str = 'worst_case',
-    groups: Optional[Sequence[Any]] = None
+    groups: Optional[Sequence[Any]] = None, labels: Optional[Sequence[Any]] = None
 ) -> float:
     """Equalized odds: the larger (``agg='worst_case'``) or the mean (``'mean'``) of the
-    true-positive-rate and false-positive-rate gaps."""
+    true-positive-rate and false-positive-rate gaps; multi-class: the largest over classes
+    of that class's one-vs-rest value."""
     if agg not in ('worst_case', 'mean'):
         raise ValueError(f"agg must be 'worst_case' or 'mean', got {agg!r}")
-    gaps = [_difference(_rates(y_true, _positive(y_pred), kind,
-                               sensitive_features=sensitive_features, groups=groups,
-                               sample_weight=sample_weight), method) for kind in ('tpr', 'fpr')]
-    return max(gaps) if agg == 'worst_case' else float(np.mean(gaps))
+    gaps = _hard_gap(('tpr', 'fpr'), y_true, y_pred, labels,
+                     sensitive_features=sensitive_features, groups=groups,
+                     sample_weight=sample_weight, method=method)
+    return max(max(pair) if agg == 'worst_case' else float(np.mean(pair)) for pair in gaps)
+
+
+def _soft_gap(kind: str, y_true: Any, y_prob: Any, labels: Optional[Sequence[Any]],
+              **options: Any) -> float:
+    probs = _as_numpy(y_prob, 'y_prob', columns=True)
+    if probs.ndim == 1:
+        if kind == 'tpr':
+            _check_binary_labels(_as_numpy(y_true, 'y_true'))
+        return _gap(y_true, probs, kind, groups=None, **options)
+    classes = list(range(probs.shape[1])) if labels is None else [_py(v) for v in labels]
+    if len(classes) != probs.shape[1]:
+        raise ValueError(f'y_prob has {probs.shape[1]} columns but labels names '
+                         f'{len(classes)} classes')
+    return max(_gap(y_true, probs[:, classes.index(c)], kind, groups=None, outcome=c,
+                    **options) for c in _outcomes(classes))
 
 
 def soft_demographic_parity_difference(
     y_true: Any, y_prob: Any, *, sensitive_features: Any, method: str = 'between_groups',
-    sample_weight: Optional[Any] = None
+    sample_weight: Optional[Any] = None, labels: Optional[Sequence[Any]] = None
 ) -> float:
     """The soft ΔDP: :func:`demographic_parity_difference` on probabilities, the gap of
-    the groups' mean predicted probability (expected rather than realised predictions)."""
-    return _difference(_rates(y_true, y_prob, 'selection', sensitive_features=sensitive_features,
-                              groups=None, sample_weight=sample_weight), method)
+    the groups' mean predicted probability (expected rather than realised predictions);
+    ``y_prob`` of shape ``[n, C]``: the largest such gap over classes (columns named by
+    ``labels``, default ``0 .. C-1``; of two columns the second)."""
+    return _soft_gap('selection', y_true, y_prob, labels, method=method,
+                     sensitive_features=sensitive_features, sample_weight=sample_weight)
 
 
 def soft_equal_opportunity_difference(
     y_true: Any, y_prob: Any, *, sensitive_features: Any, method: str = 'between_groups',
-    sample_weight: Optional[Any] = None
+    sample_weight: Optional[Any] = None, labels: Optional[Sequence[Any]] = None
 ) -> float:
-    """The soft ΔEO: the gap of the groups' mean predicted probability on positive rows."""
-    return _difference(_rates(y_true, y_prob, 'tpr', sensitive_features=sensitive_features,
-                              groups=None, sample_weight=sample_weight), method)
+    """The soft ΔEO: the gap of the groups' mean predicted probability on positive rows;
+    ``y_prob`` of shape ``[n, C]``: the largest over classes of the gap in the mean
+    probability of class ``c`` on the rows of class ``c``."""
+    return _soft_gap('tpr', y_true, y_prob, labels, method=method,
+                     sensitive_features=sensitive_features, sample_weight=sample_weight)
 
 
 def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
@@ -257,14 +359,43 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
     }
 
 
+def fairness_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
+                    y_pred: Any = None) -> dict:
+    """The four figures of :func:`binary_report` for one probability per row (``[n]``)
+    or per class (``[n, C]``, labels ``0 .. C-1``).
+
+    Two columns are the binary report of the second.  With ``C >= 3`` the hard prediction
+    is the most probable class (or ``y_pred``), AUC the macro one-vs-rest one, ΔDP and ΔEO
+    the multi-class ones, and ``top_class_rate`` (in place of ``positive_rate``) the share
+    of rows predicted as the most predicted class.
+    """
+    probs = _as_numpy(y_prob, 'y_prob', columns=True)
+    if probs.ndim == 1 or probs.shape[1] == 2:
+        return binary_report(y_true, probs if probs.ndim == 1 else probs[:, 1],
+                             sensitive_features=sensitive_features, y_pred=y_pred)
+    labels = list(range(probs.shape[1]))
+    y_hat = probs.argmax(1) if y_pred is None else _as_numpy(y_pred, 'y_pred')
+    shares = np.bincount(y_hat.astype(np.int64), minlength=len(labels)) / len(y_hat)
+    return {
+        'acc': accuracy(y_true, y_hat),
+        'auc': roc_auc(y_true, probs),
+        'dp': demographic_parity_difference(y_true, y_hat, labels=labels,
+                                            sensitive_features=sensitive_features),
+        'eo': equal_opportunity_difference(y_true, y_hat, labels=labels,
+                                           sensitive_features=sensitive_features),
+        'top_class_rate': float(shares.max()),
+    }
+
+
 def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: bool,
-                group_names: Optional[Sequence[Any]] = None) -> None:
+                group_names: Optional[Sequence[Any]] = None, num_classes: int = 2) -> None:
     """Raise ``ValueError`` if split ``name`` cannot be trained or evaluated on.
 
-    A split needs both labels and at least two sensitive groups; an ``evaluated`` split
-    (validation, test) also needs a positive row in every group, or ΔEO is undefined.
-    Called before training, so that no run ends in an undefined metric.  ``group_names``:
-    the caller's value of each group code, to name groups in the message.
+    A split needs two labels and at least two sensitive groups; an ``evaluated`` split
+    (validation, test) also needs a positive row in every group (with ``num_classes >= 3``:
+    every class, and a row of every class in every group), or ΔEO is undefined.  Called
+    before training, so that no run ends in an undefined metric.  ``group_names``: the
+    caller's name of each group code, to name groups in the message.
     """
     y_true = _as_numpy(y_true, 'y_true')
     sens = _as_numpy(sensitive_features, 'sensitive_features')
@@ -278,9 +409,21 @@ def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: b
     labels = [_py(v) for v in np.unique(y_true)]
     if len(labels) < 2:
         raise ValueError(f'{name} holds a single label ({labels}); training and AUC need '
-                         'both classes in every split')
-    if evaluated:
+                         'two classes in every split')
+    if not evaluated:
+        return
+    if num_classes <= 2:
         without = [g for g in present if not (y_true[sens == g] == 1).any()]
         if without:
             raise ValueError(f'{name}: sensitive group(s) {named(without)} have no positive '
                              'row, so ΔEO is undefined; use a larger split or merge groups')
+        return
+    missing = [c for c in range(num_classes) if c not in labels]
+    if missing:
+        raise ValueError(f'{name} holds no row of class(es) {missing}, so AUC and ΔEO are '
+                         'undefined; use a larger split or merge classes')
+    for c in range(num_classes):
+        without = [g for g in present if not (y_true[sens == g] == c).any()]
+        if without:
+            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no row of class '
+                             f'{c}, so ΔEO is undefined; use a larger split or merge groups')

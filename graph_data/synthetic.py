@@ -1,10 +1,10 @@
 """A synthetic biased graph: the embedded default dataset, needing no download.
 
 Nodes belong to a sensitive group ``s`` (a minority of fraction ``minority``) and carry a
-binary label ``y`` whose base rate differs by group.  Edges follow a stochastic block
-model that is homophilous in both ``s`` and ``y``; features mix a label signal, a
-sensitive-attribute proxy and noise.  A plain GNN therefore picks up ``s`` through the
-features and the neighbourhood and shows a clear demographic-parity gap.
+label ``y`` (binary, or one of ``num_classes``) whose distribution differs by group.  Edges
+follow a stochastic block model that is homophilous in both ``s`` and ``y``; features mix a
+label signal, a sensitive-attribute proxy and noise.  A plain GNN therefore picks up ``s``
+through the features and the neighbourhood and shows a clear demographic-parity gap.
 """
 from __future__ import annotations
 
@@ -25,17 +25,23 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
              sens_homophily: float = 4.0,
              label_homophily: float = 2.0, label_signal: float = 0.6,
              sens_signal: float = 1.0, informative: int = 4, train: float = 0.5,
-             val: float = 0.25, max_train: Optional[int] = None, seed: int = 0) -> Data:
+             val: float = 0.25, max_train: Optional[int] = None, num_classes: int = 2,
+             num_groups: int = 2, seed: int = 0) -> Data:
     """Generate the graph.
 
     Args:
         num_nodes: nodes.
         num_features: feature columns (the sensitive attribute itself is not one of them).
         avg_degree: expected undirected degree.
-        minority: fraction of nodes with ``s = 1``.
+        minority: fraction of nodes with ``s = 1`` (with more groups: outside group 0,
+            shared equally by groups ``1 .. num_groups-1``).
         positive_rate: the centre of the two groups' positive rates (the label base rate
-            when the groups are the same size).
-        label_gap: ``P(y=1 | s=0) - P(y=1 | s=1)``, centred on ``positive_rate``.
+            when the groups are the same size); two classes and two groups only.
+        label_gap: the group–label dependence.  Two classes and two groups:
+            ``P(y=1 | s=0) - P(y=1 | s=1)``, centred on ``positive_rate``.  More: group
+            ``g`` favours class ``g mod C``, with
+            ``P(y=c | s=g) = 1/C + label_gap * ([c = g mod C] - 1/C)`` (0: labels
+            independent of groups; 1: each group holds its class only).
         sens_homophily: how much likelier an edge is within a sensitive group than across.
         label_homophily: the same for labels.
         label_signal: mean shift of the ``informative`` label columns, per unit of ``2y-1``.
@@ -44,6 +50,7 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
         train, val: split fractions (stratified by label and group; the rest is test).
         max_train: keep at most this many training nodes (a random subset), the rest of the
             training fraction unlabelled, like FairGNN's ``label_number`` on Pokec.
+        num_classes, num_groups: classes of ``y`` and groups of ``s`` (at least 2 each).
         seed: seed of everything random here.
 
     Returns:
@@ -52,32 +59,57 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
     if 2 * informative > num_features:
         raise ValueError(f'num_features={num_features} is too small for '
                          f'2 * informative={2 * informative} signal columns')
+    if num_classes < 2 or num_groups < 2:
+        raise ValueError(f'fair_sbm needs num_classes >= 2 and num_groups >= 2, got '
+                         f'{num_classes} and {num_groups}')
+    binary = num_classes == 2 and num_groups == 2
+    if not binary and positive_rate != 0.5:
+        raise ValueError('positive_rate sets the base rate of two classes in two groups; '
+                         f'with num_classes={num_classes} and num_groups={num_groups} the '
+                         'class rates follow label_gap alone: leave positive_rate at 0.5')
+    if not 0 <= label_gap <= 1:
+        raise ValueError(f'label_gap must lie in [0, 1], got {label_gap}')
     rng = np.random.default_rng(seed)
-    sens = (rng.random(num_nodes) < minority).astype(np.int64)
-    rate = np.where(sens == 0, positive_rate + label_gap / 2, positive_rate - label_gap / 2)
-    y = (rng.random(num_nodes) < rate).astype(np.int64)
-
-    x = rng.standard_normal((num_nodes, num_features))
-    x[:, :informative] += label_signal * (2 * y - 1)[:, None]
-    x[:, informative:2 * informative] += sens_signal * (2 * sens - 1)[:, None]
+    if binary:
+        sens = (rng.random(num_nodes) < minority).astype(np.int64)
+        rate = np.where(sens == 0, positive_rate + label_gap / 2,
+                        positive_rate - label_gap / 2)
+        y = (rng.random(num_nodes) < rate).astype(np.int64)
+        x = rng.standard_normal((num_nodes, num_features))
+        x[:, :informative] += label_signal * (2 * y - 1)[:, None]
+        x[:, informative:2 * informative] += sens_signal * (2 * sens - 1)[:, None]
+    else:
+        shares = np.r_[1 - minority, np.full(num_groups - 1, minority / (num_groups - 1))]
+        sens = _draw(rng, np.broadcast_to(shares, (num_nodes, num_groups)))
+        favoured = np.arange(num_groups) % num_classes
+        label_probs = (1 - label_gap) / num_classes + label_gap * (
+            favoured[:, None] == np.arange(num_classes))  # [groups, classes]
+        y = _draw(rng, label_probs[sens])
+        # each class and each group shifts its columns by its own ±1 pattern
+        class_signs = rng.choice([-1.0, 1.0], size=(num_classes, informative))
+        group_signs = rng.choice([-1.0, 1.0], size=(num_groups, informative))
+        x = rng.standard_normal((num_nodes, num_features))
+        x[:, :informative] += label_signal * class_signs[y]
+        x[:, informative:2 * informative] += sens_signal * group_signs[sens]
 
     # Each edge: a uniform source, then a target block (s, y) chosen in proportion to the
     # block's size times the homophily weights, then a uniform target inside that block.
-    block = 2 * sens + y
-    members = [np.flatnonzero(block == b) for b in range(4)]
+    blocks = num_groups * num_classes
+    block = num_classes * sens + y
+    members = [np.flatnonzero(block == b) for b in range(blocks)]
     sizes = np.array([len(m) for m in members], dtype=np.float64)
     num_edges = int(num_nodes * avg_degree / 2)
     source = rng.integers(0, num_nodes, num_edges)
-    weights = np.empty((num_edges, 4))
-    for b in range(4):
-        same_s = (b // 2) == sens[source]
-        same_y = (b % 2) == y[source]
+    weights = np.empty((num_edges, blocks))
+    for b in range(blocks):
+        same_s = (b // num_classes) == sens[source]
+        same_y = (b % num_classes) == y[source]
         weights[:, b] = sizes[b] * np.where(same_s, sens_homophily, 1.0) * np.where(
             same_y, label_homophily, 1.0)
     weights /= weights.sum(1, keepdims=True)
     target_block = (rng.random(num_edges)[:, None] > np.cumsum(weights, 1)).sum(1)
     target = np.empty(num_edges, dtype=np.int64)
-    for b in range(4):
+    for b in range(blocks):
         pick = target_block == b
         target[pick] = members[b][rng.integers(0, max(len(members[b]), 1), pick.sum())]
     keep = source != target
@@ -94,3 +126,10 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
         train_mask[keep] = True
     return Data(x=torch.from_numpy(x).float(), edge_index=edge_index, y=y_t, sens=sens_t,
                 train_mask=train_mask, val_mask=val_mask, test_mask=test_mask)
+
+
+def _draw(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One category per row of ``probs`` ``[n, k]`` (rows summing to 1)."""
+    cumulative = np.cumsum(probs, 1)
+    return np.minimum((rng.random(len(probs))[:, None] > cumulative).sum(1),
+                      probs.shape[1] - 1).astype(np.int64)

@@ -65,7 +65,8 @@ def broken(**changes):
     (dict(sens=None), "no 'sens' attribute"),
     (dict(val_mask=lambda d: d.train_mask.clone()), 'train_mask and val_mask overlap'),
     (dict(test_mask=lambda d: torch.zeros_like(d.test_mask)), 'test_mask selects no node'),
-    (dict(y=lambda d: d.y + 1), 'y must be 0 or 1'),
+    (dict(y=lambda d: d.y + 1), r'class\(es\) \[0\] have no node; renumber'),
+    (dict(y=lambda d: d.y - 2 * d.train_mask.long()), 'y is negative on some'),
     (dict(x=lambda d: d.x.index_fill(0, torch.tensor([2]), float('nan'))), 'NaN in 1 nodes'),
     (dict(train_mask=lambda d: d.train_mask.long()), 'boolean mask'),
     (dict(sens=lambda d: d.sens.float()), 'integer group'),
@@ -130,8 +131,9 @@ class TakesData(torch.nn.Module):
 
 
 def test_user_model_output_shapes():
-    with pytest.raises(ValueError, match=r'returned \(40, 2\); .*shape \[40\] or \[40, 1\]'):
-        fb.fit(tiny_graph(), model=Columns(2), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r'returned \(40, 3\); the graph\'s labels have 2 '
+                                         r'classes, .*shape \[40\] or \[40, 1\]'):
+        fb.fit(tiny_graph(), model=Columns(3), epochs=1, progress=False)
     for width in (1, 0):  # [N, 1] and [N] train, and the same way
         torch.manual_seed(0)
         model = Columns(max(width, 1))

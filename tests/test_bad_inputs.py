@@ -306,8 +306,10 @@ CASES = [
         (0, 0), np.nan)))), 'val: X must be finite numbers'),
     ('table test one group', api(lambda t: fit_tabular(table(lambda d: d.sens['test'].fill(1)))),
      'test holds a single sensitive group'),
-    ('table labels 0/1', api(lambda t: fit_tabular(table(lambda d: d.y['train'].__setitem__(
-        0, 2)))), 'train: y must be 0 or 1'),
+    ('table class only in train', api(lambda t: fit_tabular(table(
+        lambda d: d.y['train'].__setitem__(0, 2)))), r'val holds no row of class\(es\) \[2\]'),
+    ('table negative label', api(lambda t: fit_tabular(table(
+        lambda d: d.y['train'].__setitem__(0, -1)))), 'train: y must hold integer classes'),
     # the estimator
     ('estimator batch_size=0', api(estimator(dict(batch_size=0))),
      'batch_size: must be >= 1, got 0'),

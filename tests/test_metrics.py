@@ -126,9 +126,10 @@ def test_bad_inputs(bad, match):
         soft_demographic_parity_difference([0] * len(y_pred), y_pred, **bad)
 
 
-def test_non_binary_labels_rejected():
-    with pytest.raises(ValueError, match='binary'):
-        equal_opportunity_difference([0, 2], [0, 1], sensitive_features=[0, 1])
+def test_multiclass_group_without_a_class_is_named():
+    # labels 0 and 2 make the metric multi-class; group 0 has no row of class 2
+    with pytest.raises(ValueError, match="group 0 has no rows of class 2"):
+        equal_opportunity_difference([0, 2, 0, 2], [0, 1, 0, 2], sensitive_features=[0, 1, 1, 1])
 
 
 def test_same_signatures_as_fairlearn():

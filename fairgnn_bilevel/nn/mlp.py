@@ -24,15 +24,16 @@ class FairBiNNMLP(BilevelModel):
         fairness_layers (int): layers in the block (default: :obj:`1`).
         head_layers (int): layers after the block, the output layer included (default: 1).
         dropout (float): dropout after each layer before the block (default: :obj:`0.0`).
+        num_classes (int): classes; two get one logit, more one logit each (default: 2).
 
     Shapes:
         - **input:** :math:`(N, F)`
-        - **output:** :math:`(N)` logits
+        - **output:** :math:`(N)` logits, or :math:`(N, C)`
     """
 
     def __init__(self, in_features: int, hidden: int = 64, layers_before: int = 2,
                  fairness_layers: int = 1, head_layers: int = 1, dropout: float = 0.0,
-                 fairness_act: str = 'relu') -> None:
+                 fairness_act: str = 'relu', num_classes: int = 2) -> None:
         super().__init__()
         self.in_features, self.hidden = in_features, hidden
         layers, width = [], in_features
@@ -42,7 +43,8 @@ class FairBiNNMLP(BilevelModel):
         self.encoder = Sequential(*layers) if layers else Identity()
         self.fairness_block = FairnessBlock(width, hidden, num_layers=fairness_layers,
                                             act=fairness_act)
-        self.head = make_head(hidden, head_layers)
+        self.head = make_head(hidden, head_layers, num_classes)
+        self.num_classes = num_classes
 
     def reset_parameters(self) -> None:
         for module in self.modules():

@@ -35,7 +35,7 @@ class TabularData:
     """Features, labels and sensitive groups of each split, ready for training."""
 
     X: Dict[str, np.ndarray]        # split -> [n, f] float32
-    y: Dict[str, np.ndarray]        # split -> [n] int64 in {0, 1}
+    y: Dict[str, np.ndarray]        # split -> [n] int64 classes 0 .. C-1 ({0, 1}: binary)
     sens: Dict[str, np.ndarray]     # split -> [n] int64 group ids
     feature_names: List[str]
     group_names: List[str]
@@ -45,10 +45,16 @@ class TabularData:
     def num_features(self) -> int:
         return self.X['train'].shape[1]
 
+    @property
+    def num_classes(self) -> int:
+        """``C``: the labels are ``0 .. C-1`` (at least two)."""
+        return max(2, 1 + max(int(np.max(y)) for y in self.y.values() if len(y)))
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the split and the problem if this cannot be trained on:
         missing splits, mismatched rows or columns, non-finite features, labels other than
-        0/1, negative groups, or a split without both labels and two groups."""
+        the classes 0 .. C-1, negative groups, or a split without two labels and two groups
+        (validation and test: without every class in every group, for C >= 3)."""
         for split in ('train', 'val', 'test'):
             if split not in self.X or split not in self.y or split not in self.sens:
                 raise ValueError(f'TabularData has no {split!r} split; it needs train, val '
@@ -64,11 +70,14 @@ class TabularData:
             if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
                 raise ValueError(f'{split}: X must be finite numbers (NaN, inf or text found); '
                                  'impute or encode them first')
-            if not np.isin(y, [0, 1]).all():
-                raise ValueError(f'{split}: y must be 0 or 1, found {np.unique(y)[:5].tolist()}')
+            if (not np.issubdtype(y.dtype, np.number) or (y < 0).any()
+                    or (y != np.round(y)).any()):
+                raise ValueError(f'{split}: y must hold integer classes 0 .. C-1, found '
+                                 f'{np.unique(y)[:5].tolist()}')
             if not np.issubdtype(sens.dtype, np.integer) or (sens < 0).any():
                 raise ValueError(f'{split}: sens must hold integer group ids >= 0')
-            check_split(split, y, sensitive_features=sens, evaluated=split != 'train')
+            check_split(split, y, sensitive_features=sens, evaluated=split != 'train',
+                        group_names=self.group_names, num_classes=self.num_classes)
 
 
 def _read_adult_file(path: Path) -> pd.DataFrame:

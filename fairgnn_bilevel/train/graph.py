@@ -10,12 +10,12 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from ..metrics import binary_report, check_split
+from ..metrics import check_split, fairness_report
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Batch, Strategy
 
-__all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'validate_graph', 'check_model',
-           'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
+__all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'intersect_groups', 'validate_graph',
+           'num_classes', 'node_logits', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
@@ -24,19 +24,43 @@ FAIRNESS_ROWS = ('train', 'known')
 _MASKS = ('train_mask', 'val_mask', 'test_mask')
 
 
+def intersect_groups(sens: Tensor) -> tuple:
+    """Intersectional groups of several sensitive attributes, as fairlearn forms them.
+
+    Args:
+        sens: integer attributes of each node, shape ``[N, k]``; a negative value marks an
+            unknown attribute, and a node with one is of unknown group.
+
+    Returns:
+        (group of each node ``[N]``, ``-1`` where unknown; the attribute values of each
+        group, a list of ``k``-tuples in sorted order).
+    """
+    known = (sens >= 0).all(1)
+    values, codes = torch.unique(sens[known], dim=0, return_inverse=True)
+    groups = torch.full((sens.size(0),), -1, dtype=torch.long, device=sens.device)
+    groups[known] = codes.view(-1)
+    return groups, [tuple(int(v) for v in row) for row in values.tolist()]
+
+
 def as_node_data(data: Data) -> Data:
     """``data`` in the shapes training reads, from the shapes PyG users also pass: ``y`` and
-    ``sens`` of shape ``[N, 1]`` become ``[N]``, masks given as node indices become boolean
+    ``sens`` of shape ``[N, 1]`` become ``[N]``, ``sens`` of shape ``[N, k]`` (several
+    attributes) becomes the intersectional group of each node (:func:`intersect_groups`,
+    their values in ``data.group_names``), masks given as node indices become boolean
     masks.  A shallow copy when anything changes (``data`` itself is left as it is)."""
     changes = {}
     n = data.num_nodes
     for name, what in (('y', 'label'), ('sens', 'group')):
         value = data.get(name)
         if isinstance(value, Tensor) and value.dim() == 2:
-            if value.size(1) != 1:
-                raise ValueError(f'{name} has shape {tuple(value.shape)}; one {what} per node is '
-                                 f'expected, shape [{n}] or [{n}, 1]')
-            changes[name] = value.view(-1)
+            if value.size(1) == 1:
+                changes[name] = value.view(-1)
+            elif name == 'sens' and not value.is_floating_point():
+                changes['sens'], changes['group_names'] = intersect_groups(value)
+            else:
+                raise ValueError(f'{name} has shape {tuple(value.shape)}; one {what} per node '
+                                 f'is expected, shape [{n}] or [{n}, 1]'
+                                 + (' (or integer attributes [N, k])' if name == 'sens' else ''))
     for name in _MASKS:
         mask = data.get(name)
         if not isinstance(mask, Tensor) or mask.dtype == torch.bool or mask.is_floating_point():
@@ -112,17 +136,42 @@ def validate_graph(data: Data) -> None:
                                  'disjoint (use graph_data split="stratified")')
     if data.sens.is_floating_point():
         raise ValueError('sens must hold integer group ids, got a floating-point tensor')
-    used = torch.stack([getattr(data, m) for m in masks]).any(0)
-    labels = torch.unique(data.y[used])
-    if not bool(((labels == 0) | (labels == 1)).all()):
-        raise ValueError(f'y must be 0 or 1 on train/val/test nodes, found {labels.tolist()}')
-    if (data.sens[used] < 0).any():
+    if (data.sens[_used(data)] < 0).any():
         raise ValueError('sens is negative on some train/val/test nodes (unknown group?); '
                          'mask those nodes out or assign them a group')
+    classes = num_classes(data)
     for name in masks:
         mask = getattr(data, name)
         check_split(name, data.y[mask], sensitive_features=data.sens[mask],
-                    evaluated=name != 'train_mask')
+                    evaluated=name != 'train_mask', group_names=data.get('group_names'),
+                    num_classes=classes)
+
+
+def _used(data: Data) -> Tensor:
+    return torch.stack([getattr(data, m) for m in _MASKS if data.get(m) is not None]).any(0)
+
+
+def num_classes(data: Data) -> int:
+    """The number of classes ``C`` of a graph's labels: its train/val/test nodes must be
+    labelled with the integers ``0 .. C-1`` (two for binary labels)."""
+    y = data.y[_used(data)]
+    if y.is_floating_point():
+        if not bool((y == y.round()).all()):
+            raise ValueError('y must hold integer class labels 0 .. C-1 on train/val/test '
+                             'nodes, found fractional values')
+        y = y.long()
+    labels = torch.unique(y)
+    if len(labels) and int(labels.min()) < 0:
+        raise ValueError(f'y is negative on some train/val/test nodes (found '
+                         f'{labels[labels < 0].tolist()}; -1 marks unlabelled nodes): mask '
+                         'those nodes out or label them')
+    classes = max(int(labels.max()) + 1 if len(labels) else 0, 2)
+    if classes > 2 and len(labels) < classes:  # two: check_split names the missing one
+        absent = sorted(set(range(classes)) - set(labels.tolist()))
+        raise ValueError(f'y must hold the classes 0 .. {classes - 1} on train/val/test nodes, '
+                         f'and class(es) {absent} have no node; renumber the labels '
+                         '(e.g. torch.unique(y, return_inverse=True))')
+    return classes
 
 
 def graph_step_cost(data: Data, hidden: int) -> float:
@@ -132,10 +181,16 @@ def graph_step_cost(data: Data, hidden: int) -> float:
                  + data.edge_index.size(1) * hidden)
 
 
-def check_model(model: Module, data: Data) -> Tensor:
-    """The logits of ``model(x, edge_index)`` as ``[N]``, computed in eval mode without
-    gradients; raise ``ValueError`` in one line unless the model takes ``(x, edge_index)``
-    and returns one logit per node (shape ``[N]`` or ``[N, 1]``)."""
+def node_logits(out: Tensor) -> Tensor:
+    """A model's output as the library reads it: ``[N, 1]`` becomes ``[N]``."""
+    return out.view(-1) if out.dim() == 2 and out.size(1) == 1 else out
+
+
+def check_model(model: Module, data: Data, classes: Optional[int] = 2) -> Tensor:
+    """The logits of ``model(x, edge_index)`` (:func:`node_logits`), computed in eval mode
+    without gradients; raise ``ValueError`` in one line unless the model takes
+    ``(x, edge_index)`` and returns one logit per node for two ``classes`` (shape ``[N]``
+    or ``[N, 1]``) or one per class (``[N, classes]``; ``classes=None``: any number)."""
     name = type(model).__name__
     try:
         inspect.signature(model.forward).bind(data.x, data.edge_index)
@@ -151,12 +206,17 @@ def check_model(model: Module, data: Data) -> Tensor:
         finally:
             model.train(was_training)
     n = data.num_nodes
-    if not isinstance(out, Tensor) or tuple(out.shape) not in ((n,), (n, 1)):
+    shapes = ((n, classes),) if classes and classes > 2 else ((n,), (n, 1), (n, 2))
+    if classes is None and isinstance(out, Tensor) and out.dim() == 2 and out.size(1) > 1:
+        shapes = ((n, out.size(1)),)
+    if not isinstance(out, Tensor) or tuple(out.shape) not in shapes:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f'{name}(x, edge_index) returned {shape}; binary node classification '
-                         f'needs one logit per node, shape [{n}] or [{n}, 1] (a two-column '
-                         'output would need multi-class training)')
-    return out.view(-1)
+        expected = (f'one logit per class, shape [{n}, {classes}]' if classes and classes > 2 else
+                    f'one logit per node, shape [{n}] or [{n}, 1] (or [{n}, 2], one per class)')
+        raise ValueError(f'{name}(x, edge_index) returned {shape}; '
+                         + (f'the graph\'s labels have {classes} classes, so ' if classes else '')
+                         + f'the model must return {expected}')
+    return node_logits(out)
 
 
 def encodes_rows(model: Module) -> bool:
@@ -173,6 +233,7 @@ class NodeTask:
     def __init__(self, data: Data) -> None:
         validate_graph(data)
         self.data = data
+        self.num_classes = num_classes(data)
         self.split_rows = {split: getattr(data, f'{split}_mask').nonzero().view(-1)
                            for split in ('train', 'val', 'test')
                            if getattr(data, f'{split}_mask', None) is not None}
@@ -186,8 +247,8 @@ class NodeTask:
     def evaluate(self, split: str) -> Dict[str, float]:
         """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""
         rows = self.split_rows[split]
-        return binary_report(self.data.y[rows], self.predict_proba(rows),
-                             sensitive_features=self.data.sens[rows])
+        return fairness_report(self.data.y[rows], self.predict_proba(rows),
+                               sensitive_features=self.data.sens[rows])
 
 
 class GraphTask(NodeTask):
@@ -225,14 +286,14 @@ class GraphTask(NodeTask):
         if self.encodes_rows:
             self.prepared = model.encoder.prepare(data.x, data.edge_index)
         else:
-            check_model(model, data)
+            check_model(model, data, self.num_classes)
 
     def _batch(self, hidden: Tensor) -> Batch:
         return Batch(hidden, self.train_labels, self.train_groups, self.labelled, self.fair,
                      nodes=self.fair_nodes)
 
     def _decode_generic(self, x: Tensor) -> Tensor:
-        return self.model(x, self.data.edge_index).view(-1)[self.train_rows]
+        return node_logits(self.model(x, self.data.edge_index))[self.train_rows]
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         if self.encodes_rows:
@@ -241,11 +302,11 @@ class GraphTask(NodeTask):
         return strategy.step(self._batch(self.data.x), self._decode_generic, fairness_scale)
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
-        """Probability of the positive class for ``rows`` (default: every node), in eval
-        mode; with the shared-work encoder only their receptive field is propagated."""
+        """Probability of the positive class (or of each class) for ``rows`` (default:
+        every node), in eval mode; with the shared-work encoder only their receptive field is propagated."""
         def logits() -> Tensor:
             if self.encodes_rows:
                 return self.model.decode(self.model.encoder.encode(self.prepared, rows))
-            out = self.model(self.data.x, self.data.edge_index).view(-1)
+            out = node_logits(self.model(self.data.x, self.data.edge_index))
             return out if rows is None else out[rows]
         return predict_proba(self.model, logits)

@@ -27,7 +27,7 @@ from ..metrics import METRICS
 T = TypeVar('T')
 
 __all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class',
-           'dominates', 'pareto_front', 'ParetoArchive']
+           'dominates', 'pareto_front', 'ParetoArchive', 'top_class_share']
 
 ONE_CLASS_SHARE = 0.95
 
@@ -40,10 +40,19 @@ _OBJECTIVES = tuple((key, sign) for key, _, sign in METRICS)
 Record = Dict[str, float]
 
 
+def top_class_share(record: Record) -> float:
+    """The share of rows that get the most frequent prediction (``top_class_rate`` of a
+    multi-class record, the larger of ``positive_rate`` and its complement of a binary
+    one; a record with neither counts as evenly split)."""
+    if 'top_class_rate' in record:
+        return record['top_class_rate']
+    rate = record.get('positive_rate', 0.5)
+    return max(rate, 1.0 - rate)
+
+
 def predicts_one_class(record: Record) -> bool:
     """Whether more than :data:`ONE_CLASS_SHARE` of the rows get the same prediction."""
-    rate = record.get('positive_rate', 0.5)
-    return max(rate, 1.0 - rate) > ONE_CLASS_SHARE
+    return top_class_share(record) > ONE_CLASS_SHARE
 
 
 def _better(a: Sequence[float], b: Sequence[float]) -> bool:

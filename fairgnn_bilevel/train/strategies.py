@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.nn import Linear, Module
 
 from ..followers import Decode, FirstOrderFollower, UnrolledFollower
-from ..losses import CovarianceLoss, make_fairness_loss
+from ..losses import CovarianceLoss, make_fairness_loss, probabilities
 from ..nn.fairness_block import follower_parameters, leader_parameters
 from .distributed import Shard
 
@@ -41,9 +41,13 @@ def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
     return values if index is None else values[index]
 
 
-def task_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Binary cross-entropy on logits (the leader's objective f)."""
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+def task_loss(logits: Tensor, labels: Tensor, reduction: str = 'mean') -> Tensor:
+    """The leader's objective f: binary cross-entropy on one logit per row, cross-entropy
+    on ``C`` logits per row (labels ``0 .. C-1``)."""
+    if logits.dim() == 2 and logits.size(1) > 1:
+        return F.cross_entropy(logits, labels.long(), reduction=reduction)
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype),
+                                              reduction=reduction)
 
 
 @dataclass
@@ -92,8 +96,7 @@ class Batch:
         logits = _rows(logits, self.labelled)
         if self.total is None:
             return task_loss(logits, self.labels)
-        return self.mean(F.binary_cross_entropy_with_logits(
-            logits, self.labels.to(logits.dtype), reduction='none'))
+        return self.mean(task_loss(logits, self.labels, reduction='none'))
 
 
 def _adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
@@ -237,7 +240,8 @@ class Reference(Strategy):
 
     Each a defect of the official code: gradients are zeroed once per step, so the leader
     steps on ∇(f + η·φ) rather than ∇f; the fairness loss receives sigmoid(logits) where
-    logits are expected, so the sigmoid is applied twice; and the follower takes one Adam
+    logits are expected, so the sigmoid is applied twice (with several classes: the
+    softmax); and the follower takes one Adam
     step per leader step.  Pass ``follower_lr=1e-9`` to also mimic its hard-coded graph
     learning rate.  It takes no other options.
     """
@@ -256,7 +260,7 @@ class Reference(Strategy):
              ) -> Dict[str, float]:
         self.leader_optimizer.zero_grad(set_to_none=True)
         self.follower_optimizer.zero_grad(set_to_none=True)
-        probs = torch.sigmoid(decode(batch.hidden))
+        probs = probabilities(decode(batch.hidden))
         phi = fairness_scale * self.eta * self.loss(batch.fair_rows(probs), batch.groups,
                                                     batch.fair_labels)
         phi.backward(retain_graph=True)   # fills leader *and* follower gradients

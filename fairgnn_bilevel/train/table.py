@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.nn import Module
 
-from ..metrics import binary_report
+from ..metrics import fairness_report
 from ..nn.classifier import predict_proba
 from .strategies import Batch, Strategy
 
@@ -56,5 +56,5 @@ class TabularTask:
 
     def evaluate(self, split: str) -> Dict[str, float]:
         X, y, sens = self.tensors[split]
-        return binary_report(y, predict_proba(self.model, lambda: self.model(X)),
+        return fairness_report(y, predict_proba(self.model, lambda: self.model(X)),
                              sensitive_features=sens)
