@@ -56,8 +56,10 @@ def _groups_of(sensitive_features: Any) -> Tuple[np.ndarray, List[Any]]:
     if sens.ndim == 1:
         names, codes = np.unique(sens, return_inverse=True)
         return codes.reshape(-1), [_py(name) for name in names]
-    names, codes = np.unique(sens, axis=0, return_inverse=True)
-    return codes.reshape(-1), [tuple(_py(v) for v in row) for row in names]
+    rows = [tuple(_py(v) for v in row) for row in sens]  # any column types (a DataFrame's)
+    names = sorted(set(rows))
+    code_of = {name: code for code, name in enumerate(names)}
+    return np.array([code_of[row] for row in rows], dtype=np.int64), names
 
 
 def _check_predictions(y_pred: np.ndarray) -> np.ndarray:

@@ -170,3 +170,101 @@ def test_drop_in_for_fairlearn_on_every_argument(seed):
         for agg in ('worst_case', 'mean'):
             assert equalized_odds_difference(y_true, y_pred, agg=agg, **kw) == pytest.approx(
                 fl.equalized_odds_difference(y_true, y_pred, agg=agg, **kw), abs=1e-12)
+
+
+# --- several classes and intersectional groups: one-vs-rest compositions of fairlearn's ---
+
+def multiclass_case(seed, classes, groups, attributes=1, n=600):
+    """Random labels, predictions, probabilities and sensitive columns, with predictions
+    that depend on the group (so the gaps are not all zero)."""
+    rng = np.random.default_rng(seed)
+    sens = rng.integers(0, groups, (n, attributes))
+    y_true = rng.integers(0, classes, n)
+    tilt = sens.sum(1)[:, None] * (np.arange(classes) == 0)  # group-dependent class 0
+    logits = rng.normal(size=(n, classes)) + 0.5 * tilt
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y_pred = np.where(rng.random(n) < 0.7, probs.argmax(1), rng.integers(0, classes, n))
+    return y_true, y_pred, probs, (sens[:, 0] if attributes == 1 else sens)
+
+
+CASES = [(c, g, k) for c in (3, 4, 5) for g in (2, 3, 4) for k in (1, 2)]
+
+
+@pytest.mark.parametrize('classes,groups,attributes', CASES)
+def test_multiclass_metrics_are_fairlearn_one_vs_rest(classes, groups, attributes):
+    y, pred, probs, sens = multiclass_case(classes * 10 + groups, classes, groups, attributes)
+    weight = np.random.default_rng(0).random(len(y)) + 0.5
+    for method in ('between_groups', 'to_overall'):
+        for sample_weight in (None, weight):
+            options = dict(sensitive_features=sens, method=method, sample_weight=sample_weight)
+            ovr = [((y == c).astype(int), (pred == c).astype(int)) for c in range(classes)]
+            dp = max(fl.demographic_parity_difference(t, p, **options) for t, p in ovr)
+            eo = max(fl.equal_opportunity_difference(t, p, **options) for t, p in ovr)
+            odds = max(fl.equalized_odds_difference(t, p, **options) for t, p in ovr)
+            assert demographic_parity_difference(y, pred, **options) == pytest.approx(dp, abs=1e-12)
+            assert equal_opportunity_difference(y, pred, **options) == pytest.approx(eo, abs=1e-12)
+            assert equalized_odds_difference(y, pred, **options) == pytest.approx(odds, abs=1e-12)
+    # soft: the same gaps of each class's probability (fairlearn's MetricFrame of means)
+    def mean(y_true, y_pred):
+        return float(np.mean(y_pred))
+    soft_dp = max(fl.MetricFrame(metrics=mean, y_true=y, y_pred=probs[:, c],
+                                 sensitive_features=sens).difference() for c in range(classes))
+    soft_eo = max(fl.MetricFrame(metrics=mean, y_true=y[y == c], y_pred=probs[y == c, c],
+                                 sensitive_features=sens[y == c]).difference()
+                  for c in range(classes))
+    assert soft_demographic_parity_difference(y, probs, sensitive_features=sens) == \
+        pytest.approx(soft_dp, abs=1e-12)
+    assert soft_equal_opportunity_difference(y, probs, sensitive_features=sens) == \
+        pytest.approx(soft_eo, abs=1e-12)
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc(y, probs) == pytest.approx(
+        np.mean([roc_auc_score(y == c, probs[:, c]) for c in range(classes)]), abs=1e-12)
+
+
+def test_two_classes_are_the_binary_definitions():
+    y, pred, probs, sens = multiclass_case(3, 2, 3)
+    options = dict(sensitive_features=sens)
+    for name in ('demographic_parity_difference', 'equal_opportunity_difference',
+                 'equalized_odds_difference'):
+        ours = getattr(fb_metrics, name)(y, pred, labels=[0, 1], **options)
+        assert ours == getattr(fl, name)(y, pred, **options)
+    assert soft_equal_opportunity_difference(y, probs, **options) == \
+        soft_equal_opportunity_difference(y, probs[:, 1], **options)
+    assert roc_auc(y, probs) == roc_auc(y, probs[:, 1])
+    report = fb_metrics.fairness_report(y, probs, **options)
+    assert report == binary_report(y, probs[:, 1], **options)
+
+
+def test_intersections_are_named_by_their_values():
+    sens = np.array([[0, 'x'], [0, 'y'], [1, 'x'], [1, 'x']], dtype=object)
+    rates = fb_metrics.group_rates([1, 0, 1, 0], sensitive_features=sens)
+    assert rates == {(0, 'x'): 1.0, (0, 'y'): 0.0, (1, 'x'): 0.5}
+    with pytest.raises(ValueError, match=r"group \(0, 'y'\) has no positive labels"):
+        equal_opportunity_difference([1, 0, 1, 1], [1, 0, 1, 0], sensitive_features=sens)
+
+
+def test_labels_fix_the_classes_of_a_split_that_lacks_one():
+    # the split shows classes 0 and 1 only; labels says there are three
+    y, pred = np.array([0, 1, 0, 1, 0, 1]), np.array([0, 1, 2, 1, 0, 0])
+    sens = np.array([0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match='group 0 has no rows of class 2'):
+        equal_opportunity_difference(y, pred, sensitive_features=sens, labels=[0, 1, 2])
+    # ΔDP of three classes: class 2 is predicted in group 0 only (1/3 vs 0); class 0: 2/3 vs 1/3
+    assert demographic_parity_difference(y, pred, sensitive_features=sens, labels=[0, 1, 2]) == \
+        pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match=r'not in labels'):
+        demographic_parity_difference(y, pred, sensitive_features=sens, labels=[1, 2])
+
+
+def test_multiclass_report_hand_computed():
+    y = np.array([0, 1, 2, 0, 1, 2])
+    probs = np.array([[.8, .1, .1], [.1, .8, .1], [.1, .1, .8],
+                      [.1, .8, .1], [.1, .8, .1], [.1, .1, .8]])
+    sens = np.array([0, 0, 0, 1, 1, 1])
+    report = fb_metrics.fairness_report(y, probs, sensitive_features=sens)
+    # predictions 0,1,2 | 1,1,2: class 1 is predicted for 1/3 of group 0 and 2/3 of group 1
+    assert report['acc'] == pytest.approx(5 / 6)
+    assert report['dp'] == pytest.approx(1 / 3)
+    assert report['eo'] == pytest.approx(1.0)       # class 0: TPR 1 in group 0, 0 in group 1
+    assert report['top_class_rate'] == pytest.approx(1 / 2)
+    assert 'positive_rate' not in report
