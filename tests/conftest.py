@@ -11,11 +11,15 @@ from graph_data.splits import stratified_split
 
 
 def tiny_graph(n: int = 40, features: int = 5, seed: int = 0, dtype=torch.float32,
-               edges_per_node: float = 3.0) -> Data:
+               edges_per_node: float = 3.0, classes: int = 2, groups: int = 2) -> Data:
     """A small random graph with labels correlated with the sensitive group."""
     g = torch.Generator().manual_seed(seed)
-    sens = torch.randint(0, 2, (n,), generator=g)
-    y = ((torch.rand(n, generator=g) + 0.3 * sens) > 0.6).long()
+    sens = torch.randint(0, groups, (n,), generator=g)
+    if classes == 2:
+        y = ((torch.rand(n, generator=g) + 0.3 * sens) > 0.6).long()
+    else:  # group s shifts a third of its nodes' labels by s
+        y = (torch.randint(0, classes, (n,), generator=g)
+             + sens * (torch.rand(n, generator=g) < 0.3)) % classes
     x = torch.randn(n, features, generator=g, dtype=dtype) + sens[:, None].to(dtype)
     edge_index = torch.randint(0, n, (2, int(edges_per_node * n)), generator=g)
     edge_index = torch.cat([edge_index, edge_index.flip(0)], 1)

@@ -105,3 +105,73 @@ def test_reduced_statistics_are_those_of_the_union_of_shares():
     (got,) = torch.autograd.grad(loss_a, logits)
     torch.testing.assert_close(got[:12], want[:12])
     assert torch.all(got[12:] == 0)
+
+
+# --- several classes: logits [n, C] ---
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _multiclass_case(seed=0, n=90, classes=4, groups=3):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, classes, generator=g, dtype=torch.double)
+    return logits, torch.randint(0, groups, (n,), generator=g), torch.randint(
+        0, classes, (n,), generator=g)
+
+
+def test_multiclass_dp_loss_sums_each_class_squared_gap():
+    logits, sens, _ = _multiclass_case()
+    p = _softmax(logits.numpy())
+    expected = sum((max(p[sens.numpy() == a, c].mean() for a in range(3))
+                    - min(p[sens.numpy() == a, c].mean() for a in range(3))) ** 2
+                   for c in range(4))
+    assert demographic_parity_loss(logits, sens).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_multiclass_eo_loss_compares_each_class_on_its_own_rows():
+    logits, sens, labels = _multiclass_case(1)
+    p, s, y = _softmax(logits.numpy()), sens.numpy(), labels.numpy()
+    expected = 0.0
+    for c in range(4):
+        means = [p[(y == c) & (s == a), c].mean() for a in range(3) if ((y == c) & (s == a)).any()]
+        expected += (max(means) - min(means)) ** 2 if len(means) > 1 else 0.0
+    assert equal_opportunity_loss(logits, sens, labels).item() == pytest.approx(expected,
+                                                                                rel=1e-12)
+    # a class seen by a single group adds nothing (and no NaN reaches the gradient)
+    only = labels.clone()
+    only[(labels == 3) & (sens != 0)] = 2
+    logits.requires_grad_()
+    equal_opportunity_loss(logits, sens, only).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_two_columns_are_the_binary_loss_of_the_logit_difference():
+    logits, sens, labels = _multiclass_case(2, classes=2)
+    difference = logits[:, 1] - logits[:, 0]
+    for loss in (DemographicParityLoss(), EqualOpportunityLoss()):
+        assert loss(logits, sens, labels).item() == pytest.approx(
+            loss(difference, sens, labels).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize('loss', [demographic_parity_loss, equal_opportunity_loss])
+def test_multiclass_gradients_match_finite_differences(loss):
+    logits, sens, labels = _multiclass_case(3, n=40, classes=3)
+    args = (sens,) if loss is demographic_parity_loss else (sens, labels)
+    assert torch.autograd.gradcheck(lambda z: loss(z, *args), (logits.requires_grad_(),))
+
+
+def test_multiclass_reduced_statistics_equal_the_one_process_loss():
+    # the reduce hook's path (fixed group ids, sums then means) gives the same values
+    logits, sens, labels = _multiclass_case(4)
+    for loss in (demographic_parity_loss, equal_opportunity_loss):
+        args = (sens,) if loss is demographic_parity_loss else (sens, labels)
+        assert loss(logits, *args, reduce=lambda t: t, num_groups=5).item() == pytest.approx(
+            loss(logits, *args).item(), rel=1e-12)
+
+
+def test_covariance_refuses_several_classes():
+    from fairgnn_bilevel.losses import covariance_loss
+    with pytest.raises(ValueError, match=r'one logit per row, got logits of shape \(4, 3\)'):
+        covariance_loss(torch.zeros(4, 3), torch.zeros(4))

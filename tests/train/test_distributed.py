@@ -9,8 +9,8 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.conftest import ROOT
-from tests.train.test_minibatch import (METHODS, assert_same_parameters, graph, model_for,
-                                        needs_sampler, train_steps)
+from tests.train.test_minibatch import (METHODS, MULTICLASS_METHODS, assert_same_parameters,
+                                        graph, model_for, needs_sampler, train_steps)
 
 # Tiny fits (a few epochs, a few dozen nodes) select models that predict one class or rank
 # at chance: the library's SelectionWarning about it is expected here and is not what these
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.filterwarnings('ignore::fairgnn_bilevel.train.selection
 BATCH = 24  # seed nodes per step over all processes: several steps per epoch
 
 
-def _steps(method, world_size):
+def _steps(method, world_size, classes=2):
     from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
-    data = graph()
+    data = graph(classes)
     task = MiniBatchGraphTask(model_for(data), data, batch_size=BATCH, num_neighbors=[-1, -1],
                               seed=5)
     assert task.shard.world_size == world_size
@@ -43,6 +43,8 @@ def _rank(rank, world_size, init_file, out):
                             world_size=world_size)
     try:
         results = {method: _steps(method, world_size) for method in METHODS}
+        results.update({f'{method}, 3 classes': _steps(method, world_size, classes=3)
+                        for method in MULTICLASS_METHODS})
         import fairgnn_bilevel as fb
         fitted = _fit()  # the Python API, inside the process group
         results['fit'], results['threads'] = fitted.model.state_dict(), fitted.threads
@@ -64,6 +66,8 @@ def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
     assert int(graph().train_mask.sum()) > 2 * BATCH  # several steps per epoch
     for method in METHODS:
         assert_same_parameters(two[method], _steps(method, 1))
+    for method in MULTICLASS_METHODS:
+        assert_same_parameters(two[f'{method}, 3 classes'], _steps(method, 1, classes=3))
     assert 'set train.batch_size' in two['full_graph_error']
     assert_same_parameters(two['fit'], _fit().model.state_dict())
     from fairgnn_bilevel.train.threads import available_cores

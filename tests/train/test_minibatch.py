@@ -28,14 +28,20 @@ OPTIONS = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-1, eta=50
                alpha=4.0, beta=1.0)
 
 
-def graph():
+# several classes: every method but FairGNN (binary only), the reference mode included
+MULTICLASS_METHODS = ('vanilla', 'lagrangian', 'bilevel_first_order', 'bilevel', 'reference')
+
+
+def graph(classes=2):
     # random edges: self-loops and duplicate edges included, as users' graphs may have
-    return tiny_graph(n=120, features=6, dtype=torch.float64, edges_per_node=4.0)
+    return tiny_graph(n=120 if classes == 2 else 180, features=6, dtype=torch.float64,
+                      edges_per_node=4.0, classes=classes, groups=2 if classes == 2 else 3)
 
 
 def model_for(data, encoder='gcn', seed=0):
     torch.manual_seed(seed)
-    return FairBiNNGNN(data.num_features, 12, encoder=encoder).double()
+    classes = int(data.y.max()) + 1
+    return FairBiNNGNN(data.num_features, 12, encoder=encoder, num_classes=classes).double()
 
 
 def train_steps(task, method, steps=10):
@@ -70,6 +76,24 @@ def test_full_neighbourhood_single_batch_equals_full_graph_training(method):
     got = train_steps(task, method)
     assert_same_parameters(got, expected)
     # and the parameters moved: equality is not two untrained copies
+    moved = max(float((a - b).abs().max()) for a, b in zip(
+        got.values(), model_for(data).state_dict().values()))
+    assert moved > 1e-3
+
+
+@needs_sampler
+@pytest.mark.parametrize('method', MULTICLASS_METHODS)
+def test_three_classes_single_batch_equals_full_graph_training(method):
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph(classes=3)
+    full = model_for(data)
+    assert full.head.out_features == 3
+    mini = copy.deepcopy(full)
+    expected = train_steps(GraphTask(full, data), method)
+    task = MiniBatchGraphTask(mini, data, batch_size=int(data.train_mask.sum()),
+                              num_neighbors=[-1, -1])
+    got = train_steps(task, method)
+    assert_same_parameters(got, expected)
     moved = max(float((a - b).abs().max()) for a, b in zip(
         got.values(), model_for(data).state_dict().values()))
     assert moved > 1e-3
