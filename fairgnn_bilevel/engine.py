@@ -323,4 +323,9 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
                      test=test, seconds=time.perf_counter() - start,
                      selection=config.selection.describe(), history=loop.history,
                      warnings=notes, threads=threads,
-                     group_names=data.get('group_names') if graph else data.group_names)
+                     group_names=_group_names(data) if graph else data.group_names)
+
+
+def _group_names(data: Data) -> Optional[List[Any]]:
+    names = data.get('group_names')  # intersections; PyG's storage turns tuples into lists
+    return None if names is None else [tuple(name) for name in names]

@@ -181,6 +181,7 @@ def run_seeds(config: Config, seeds: int, out: Optional[Path], *,
             'val_is_test': bool(getattr(data, 'val_is_test', False)),
             'fairness_rows': config.train.fairness_rows or 'train', 'config_hash': digest,
             'config': config.to_dict(),
+            **({} if result.group_names is None else {'groups': result.group_names}),
         })
         if out is not None and write:
             _save(out, [r for r in runs if r['seed'] not in done], replaced)
