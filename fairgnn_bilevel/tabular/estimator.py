@@ -92,8 +92,10 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-        The labels, as given; ``classes_[1]`` is the positive class.
+    classes_ : ndarray of shape (n_classes,)
+        The labels, as given, sorted; with two, ``classes_[1]`` is the positive class (one
+        logit, binary cross-entropy), with more the network has one logit per class
+        (cross-entropy) and the fairness terms cover every class.
     groups_ : ndarray
         The sensitive groups seen in ``fit`` (tuples of values for several columns).
     n_features_in_ : int
@@ -145,7 +147,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # binary, as group-fairness metrics are
+        tags.classifier_tags.multi_class = True  # one logit per class beyond two
         tags.input_tags.string = True             # categorical columns are one-hot encoded
         tags.input_tags.categorical = True
         return tags
@@ -244,7 +246,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         X : array-like or DataFrame of shape (n_samples, n_features)
             Numeric columns are standardised, other columns one-hot encoded.
         y : array-like of shape (n_samples,)
-            Two classes of any type; ``classes_[1]`` is the positive one.
+            Two or more classes of any type; of two, ``classes_[1]`` is the positive one.
         sensitive_features : array-like of shape (n_samples,) or (n_samples, n_attributes)
             Group of each row; several columns (a DataFrame or a 2-D array) form
             intersectional groups, each named by its tuple of values (``groups_``), as
@@ -270,16 +272,16 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         if groups.isna().to_numpy().any():
             raise ValueError('sensitive_features has missing values; assign a group to each row')
         self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(f'Only binary classification is supported: y has '
-                             f'{len(self.classes_)} class(es) {self.classes_.tolist()[:5]}')
+        if len(self.classes_) < 2:
+            raise ValueError(f'y holds one class ({self.classes_.tolist()}); a classifier '
+                             'needs at least two')
         # several attributes form intersectional groups, each named by its values (fairlearn)
         self.groups_, sens_codes = _intersections(groups)
         if len(self.groups_) < 2:
             raise ValueError(f'sensitive_features holds a single group ({self.groups_[0]!r}); '
                              'fairness needs two')
         features = self.encoder_.transform(frame).astype(np.float32)
-        labels = (y == self.classes_[1]).astype(np.int64)
+        labels = np.searchsorted(self.classes_, y).astype(np.int64)  # 0 .. C-1
         rows = np.arange(len(y))
         if self.val_fraction > 0:
             strata = labels * len(self.groups_) + sens_codes
@@ -302,26 +304,31 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                            feature_names=list(self.encoder_.get_feature_names_out()),
                            group_names=[str(g) for g in self.groups_])
         # without a validation split the training rows are the ones evaluated
+        classes = len(self.classes_)
         check_split('the training rows', labels[train], sensitive_features=sens_codes[train],
-                    evaluated=self.val_fraction == 0, group_names=self.groups_)
+                    evaluated=self.val_fraction == 0, group_names=self.groups_,
+                    num_classes=classes)
         if self.val_fraction > 0:
             check_split(f'the validation rows (val_fraction={self.val_fraction:g})',
                         labels[val], sensitive_features=sens_codes[val], evaluated=True,
-                        group_names=self.groups_)
+                        group_names=self.groups_, num_classes=classes)
         result = engine.train(data, cfg, progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2)."""
+        """Probability of each class of ``classes_``, shape (n_samples, n_classes)."""
         check_is_fitted(self, 'model_')
         features = torch.as_tensor(self._encode(X))
-        positive = predict_proba(self.model_, lambda: self.model_(features))
-        positive = positive.numpy().astype(np.float64)
-        return np.stack([1 - positive, positive], axis=1)
+        probs = predict_proba(self.model_, lambda: self.model_(features))
+        probs = probs.numpy().astype(np.float64)
+        return probs if probs.ndim == 2 else np.stack([1 - probs, probs], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The more probable class of each row, from ``classes_``."""
-        positive = self.predict_proba(X)[:, 1] > 0.5
-        return self.classes_[positive.astype(int)]
+        """The most probable class of each row, from ``classes_`` (of two: the positive
+        one when its probability exceeds 0.5)."""
+        probs = self.predict_proba(X)
+        if len(self.classes_) == 2:
+            return self.classes_[(probs[:, 1] > 0.5).astype(int)]
+        return self.classes_[probs.argmax(1)]
