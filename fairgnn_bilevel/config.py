@@ -58,6 +58,7 @@ class DataConfig(_Section):
     val_fraction: Optional[Float] = Field(None, gt=0, lt=1)  # tables: 0.2
     verify: Optional[Bool] = None                 # FairGNN graphs: True (sha256 of raw files)
     download: Optional[Bool] = None               # FairGNN graphs and adult: False
+    raw_labels: Optional[Bool] = None             # FairGNN graphs: False (binarised labels)
     synthetic: Dict[str, Any] = {}
 
 

@@ -34,7 +34,7 @@ _READS = {
     'synthetic': {'synthetic': None},
     'fairgnn': {'root': None, 'split': 'split', 'split_seed': 'seed',
                 'sens_in_features': 'sens_in_features', 'verify': 'verify',
-                'download': 'download'},
+                'download': 'download', 'raw_labels': 'raw_labels'},
     'adult': {'root': None, 'sensitive': 'sensitive', 'val_fraction': 'val_fraction',
               'split_seed': 'seed', 'download': 'download'},
     'health': {'root': None, 'sensitive': 'sensitive', 'val_fraction': 'val_fraction',

@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, Type
 
+import torch
 from torch_geometric.data import Data
 
 from .datasets import NBA, FairGNNDataset, PokecN, PokecZ, cache_dir
@@ -20,7 +21,7 @@ __all__ = ['load_dataset', 'DATASETS', 'SPLITS', 'PokecZ', 'PokecN', 'NBA', 'Fai
 def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: int = 20,
                  sens_in_features: bool = False, train: float = 0.5, val: float = 0.25,
                  download: bool = False, verify: bool = True,
-                 drop_unknown_edges: bool = False) -> Data:
+                 drop_unknown_edges: bool = False, raw_labels: bool = False) -> Data:
     """Load ``name`` (``pokec_z``, ``pokec_n``, ``nba``) from the raw files in ``root``.
 
     Args:
@@ -31,6 +32,10 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
         sens_in_features: keep the sensitive column inside ``x`` (FairGNN's loader removes it;
             the official FairBiNN loader keeps it).
         download, verify, drop_unknown_edges: see :class:`FairGNNDataset`.
+        raw_labels: keep every value of the label column (a multi-class task) instead of
+            FairGNN's binarisation (values above 1 set to 1): the distinct non-negative
+            values, in order, become the classes ``0 .. C-1`` (``data.label_values`` holds
+            the value of each class), and ``-1`` still marks unlabelled nodes.
 
     Returns:
         ``Data`` with ``x``, ``edge_index``, ``y``, ``sens``, the three masks, the plain
@@ -48,7 +53,12 @@ def load_dataset(name: str, root: str | Path, *, split: str = 'fairgnn', seed: i
                drop_unknown_edges=drop_unknown_edges)[0].clone()
     column = int(data.sens_column)
     labels_changed, groups_changed = data.binarised.tolist()
-    del data.sens_column, data.binarised
+    if raw_labels:
+        labelled = data.raw_y >= 0
+        values, classes = torch.unique(data.raw_y[labelled], return_inverse=True)
+        data.y = torch.full_like(data.raw_y, -1).masked_scatter(labelled, classes)
+        data.label_values, labels_changed = values, 0
+    del data.sens_column, data.binarised, data.raw_y
     for count, column_name in ((labels_changed, cls.label), (groups_changed, cls.sens_attr)):
         if count:
             warnings.warn(f'{cls.__name__}: {count} node(s) have {column_name} above 1 set to 1 '

@@ -41,7 +41,8 @@ class FairGNNDataset(InMemoryDataset):
     ``process`` builds a ``Data`` with ``x`` (every column but ``user_id`` and the label,
     the sensitive column included at index ``sens_column``), ``edge_index`` (symmetric, no
     duplicates, no self-loops: GCN normalisation adds them), ``y`` (labels > 1 become 1,
-    −1 = unlabelled) and ``sens`` (values > 0 become 1, −1 = unknown).
+    −1 = unlabelled), ``raw_y`` (the label column as in the file) and ``sens`` (values > 0
+    become 1, −1 = unknown).
 
     Args:
         root: folder holding the raw files (read only; nothing is written there).
@@ -90,7 +91,7 @@ class FairGNNDataset(InMemoryDataset):
         key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
         options = 'drop' if self.drop_unknown_edges else 'strict'
         # the format tag changes whenever process() stores something new
-        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}-v2')
+        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}-v3')
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -153,7 +154,8 @@ class FairGNNDataset(InMemoryDataset):
         sens = torch.from_numpy(np.where(raw.sens > 0, 1, raw.sens))
         # How many rows the FairGNN protocol binarised, reported at every load.
         binarised = torch.tensor([int((raw.labels > 1).sum()), int((raw.sens > 1).sum())])
-        data = Data(x=x, edge_index=edge_index, y=labels, sens=sens, binarised=binarised,
+        data = Data(x=x, edge_index=edge_index, y=labels, raw_y=torch.tensor(raw.labels),
+                    sens=sens, binarised=binarised,
                     sens_column=torch.tensor([raw.feature_names.index(self.sens_attr)]))
         if self.pre_transform is not None:
             data = self.pre_transform(data)

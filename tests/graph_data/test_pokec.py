@@ -112,3 +112,31 @@ def test_binarised_labels_are_counted_at_every_load(tmp_path):
         assert f'PokecZ: {above} node(s) have I_am_working_in_field above 1 set to 1' in ' '.join(
             messages)
         assert 'PokecZ: 7 node(s) have region above 1 set to 1' in ' '.join(messages)
+
+
+def test_raw_labels_keep_every_value_as_a_class(tmp_path):
+    frame, _ = write_pokec(tmp_path, frame_edit=lambda f: f.assign(
+        I_am_working_in_field=np.where(np.arange(len(f)) % 7 == 0, 5,
+                                       f['I_am_working_in_field'])))
+    raw = frame['I_am_working_in_field'].to_numpy()
+    with pytest.warns(UserWarning, match='I_am_working_in_field above 1 set to 1'):
+        binary = load_dataset('pokec_z', tmp_path)
+    data = load_dataset('pokec_z', tmp_path, raw_labels=True)  # no binarisation to report
+    assert data.label_values.tolist() == [0, 1, 2, 3, 5]
+    expected = np.searchsorted([0, 1, 2, 3, 5], raw)
+    assert data.y.tolist() == np.where(raw < 0, -1, expected).tolist()
+    # the same nodes are labelled, so FairGNN's split picks the same nodes
+    assert torch.equal(data.train_mask, binary.train_mask)
+    assert torch.equal(binary.y, torch.from_numpy(np.where(raw > 1, 1, raw)))
+
+
+def test_the_cli_trains_on_raw_labels(tmp_path):
+    import json
+    from fairgnn_bilevel.cli import main
+    write_pokec(tmp_path, n=600)
+    out = tmp_path / 'run'
+    assert main(['train', '--config', 'configs/pokec_z.yaml', '--root', str(tmp_path),
+                 '--out', str(out), '--set', 'data.raw_labels=true', '--set', 'train.epochs=2',
+                 '--set', 'data.split=stratified', '--method', 'vanilla', '--no-progress']) == 0
+    run = json.loads((out / 'results.json').read_text())[0]
+    assert 'top_class_rate' in run['test']  # four classes: 0, 1, 2, 3
