@@ -12,6 +12,7 @@ then leader) without caching, as a new user would write it.
     python benchmarks/epoch_time.py                  # Pokec-z-sized graph
     python benchmarks/epoch_time.py --preset nba
     python benchmarks/epoch_time.py --device cuda --json out.json
+    python benchmarks/epoch_time.py --preset nba --classes 3 --groups 3
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ PRESETS = {  # sizes of the real graphs: Pokec-z (FairGNN) and NBA
 def make_graph(args) -> 'torch_geometric.data.Data':
     from graph_data import fair_sbm
     return fair_sbm(num_nodes=args.nodes, num_features=args.features, avg_degree=args.degree,
-                    max_train=args.train, seed=0)
+                    max_train=args.train, num_classes=args.classes, num_groups=args.groups,
+                    seed=0)
 
 
 def _sync(device: torch.device) -> None:
@@ -54,7 +56,7 @@ def library_epochs(data, variant: str, args, device):
     from fairgnn_bilevel.train.graph import GraphTask
     from fairgnn_bilevel.train.selection import ParetoArchive
     from fairgnn_bilevel.train.strategies import make_strategy
-    model = FairBiNNGNN(data.num_features, args.hidden).to(device)
+    model = FairBiNNGNN(data.num_features, args.hidden, num_classes=args.classes).to(device)
     method = {'bilevel_unrolled': 'bilevel'}.get(variant, variant)
     strategy = make_strategy(method, model, leader_lr=1e-3, follower_lr=1e-3,
                              follower_step_size=1e-3, eta=100.0, lam=1.0)
@@ -68,11 +70,11 @@ def library_epochs(data, variant: str, args, device):
 
 
 def reference_epochs(data, args, device):
-    import torch.nn.functional as F
     from torch_geometric.nn import GCNConv
-    from fairgnn_bilevel.losses import demographic_parity_loss
-    from fairgnn_bilevel.metrics import binary_report
+    from fairgnn_bilevel.losses import demographic_parity_loss, probabilities
+    from fairgnn_bilevel.metrics import fairness_report
     from fairgnn_bilevel.nn import FairnessBlock
+    from fairgnn_bilevel.train.strategies import task_loss
 
     class Naive(torch.nn.Module):
         def __init__(self):
@@ -80,11 +82,12 @@ def reference_epochs(data, args, device):
             self.conv1 = GCNConv(data.num_features, args.hidden)
             self.conv2 = GCNConv(args.hidden, args.hidden)
             self.block = FairnessBlock(args.hidden)
-            self.head = torch.nn.Linear(args.hidden, 1)
+            self.head = torch.nn.Linear(args.hidden, 1 if args.classes == 2 else args.classes)
 
         def forward(self, x, edge_index):
             h = self.conv2(self.conv1(x, edge_index).relu(), edge_index).relu()
-            return self.head(self.block(h)).view(-1)
+            out = self.head(self.block(h))
+            return out.view(-1) if out.size(1) == 1 else out
 
     model = Naive().to(device)
     follower = list(model.block.parameters())
@@ -101,14 +104,13 @@ def reference_epochs(data, args, device):
         phi.backward()
         opt_f.step()
         opt_l.zero_grad()
-        f = F.binary_cross_entropy_with_logits(model(data.x, data.edge_index)[train],
-                                               data.y[train].float())
+        f = task_loss(model(data.x, data.edge_index)[train], data.y[train])
         f.backward()
         opt_l.step()
         model.eval()
         with torch.no_grad():
-            prob = torch.sigmoid(model(data.x, data.edge_index))[val]
-        binary_report(data.y[val], prob, sensitive_features=data.sens[val])
+            prob = probabilities(model(data.x, data.edge_index))[val]
+        fairness_report(data.y[val], prob, sensitive_features=data.sens[val])
     return epoch
 
 
@@ -152,6 +154,8 @@ def main() -> None:
     parser.add_argument('--degree', type=float, help='average undirected degree')
     parser.add_argument('--train', type=int, help='labelled training nodes')
     parser.add_argument('--hidden', type=int, default=128)
+    parser.add_argument('--classes', type=int, default=2, help='label classes of the graph')
+    parser.add_argument('--groups', type=int, default=2, help='sensitive groups of the graph')
     parser.add_argument('--epochs', type=int, default=20, help='timed epochs (median taken)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--reference-epochs', type=int, default=5,
@@ -171,6 +175,7 @@ def main() -> None:
     data = make_graph(args)
     graph = {'nodes': data.num_nodes, 'directed_edges': data.edge_index.size(1),
              'features': data.num_features, 'hidden': args.hidden,
+             'classes': args.classes, 'groups': args.groups,
              'train_nodes': int(data.train_mask.sum()), 'val_nodes': int(data.val_mask.sum()),
              'device': args.device, 'threads': torch.get_num_threads()}
     print('graph:', json.dumps(graph))
@@ -181,6 +186,7 @@ def main() -> None:
         forwarded = ['--hidden', str(args.hidden), '--epochs', str(args.epochs), '--warmup',
                      str(args.warmup), '--device', args.device, '--graph', str(path),
                      '--reference-epochs', str(args.reference_epochs),
+                     '--classes', str(args.classes), '--groups', str(args.groups),
                      '--variants', *args.variants]
 
         def run_child(variant: str) -> dict:

@@ -9,6 +9,7 @@ alike; the ratio is what to read.
 
     python benchmarks/own_loop_step.py                  # Pokec-z-sized graph
     python benchmarks/own_loop_step.py --preset nba --json out.json
+    python benchmarks/own_loop_step.py --classes 3 --groups 3   # cross-entropy, C logits
 """
 from __future__ import annotations
 
@@ -32,36 +33,43 @@ PRESETS = {  # sizes of the real graphs: Pokec-z (FairGNN) and NBA
 
 
 class SplitGCN(torch.nn.Module):
-    def __init__(self, features: int, hidden: int) -> None:
+    def __init__(self, features: int, hidden: int, classes: int) -> None:
         super().__init__()
         import fairgnn_bilevel as fb
         from torch_geometric.nn import GCNConv
         self.conv1, self.conv2 = GCNConv(features, hidden), GCNConv(hidden, hidden)
         self.block = fb.FairnessBlock(hidden)
-        self.head = torch.nn.Linear(hidden, 1)
+        self.head = torch.nn.Linear(hidden, 1 if classes == 2 else classes)
 
     def encode(self, x, edge_index):
         return self.conv2(self.conv1(x, edge_index).relu(), edge_index).relu()
 
     def decode(self, hidden):
-        return self.head(self.block(hidden)).view(-1)
+        out = self.head(self.block(hidden))
+        return out.view(-1) if out.size(1) == 1 else out
 
 
-def make_step(data, fair: bool, hidden: int):
+def make_step(data, fair: bool, hidden: int, classes: int):
     import fairgnn_bilevel as fb
     torch.manual_seed(0)
-    model = SplitGCN(data.num_features, hidden)
+    model = SplitGCN(data.num_features, hidden, classes)
     follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0,
                                    lr=1e-3) if fair else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train, y = data.train_mask, data.y.float()
+    train = data.train_mask
+    y = data.y.float() if classes == 2 else data.y
+
+    def task_loss(logits):
+        if classes == 2:
+            return F.binary_cross_entropy_with_logits(logits, y[train])
+        return F.cross_entropy(logits, y[train])
 
     def step() -> None:
         optimizer.zero_grad()
         rows = model.encode(data.x, data.edge_index)[train]
         logits = (follower.respond(rows, model.decode, data.sens[train]) if fair
                   else model.decode(rows))
-        F.binary_cross_entropy_with_logits(logits, y[train]).backward()
+        task_loss(logits).backward()
         optimizer.step()
     return step
 
@@ -77,6 +85,8 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--classes', type=int, default=2)
+    parser.add_argument('--groups', type=int, default=2)
     parser.add_argument('--json', type=Path)
     args = parser.parse_args()
     for key, value in PRESETS[args.preset].items():
@@ -85,9 +95,10 @@ def main() -> None:
     from graph_data import fair_sbm
     torch.set_num_threads(args.threads)
     data = fair_sbm(num_nodes=args.nodes, num_features=args.features, avg_degree=args.degree,
-                    max_train=args.train, seed=0)
-    steps = {'vanilla': make_step(data, False, args.hidden),
-             'unrolled': make_step(data, True, args.hidden)}
+                    max_train=args.train, num_classes=args.classes, num_groups=args.groups,
+                    seed=0)
+    steps = {'vanilla': make_step(data, False, args.hidden, args.classes),
+             'unrolled': make_step(data, True, args.hidden, args.classes)}
     times = {name: [] for name in steps}
     for _ in range(args.warmup + args.steps):
         for name, step in steps.items():
@@ -98,12 +109,13 @@ def main() -> None:
     ratio = ms['unrolled'] / ms['vanilla']
     print(f'graph: {data.num_nodes} nodes, {data.edge_index.size(1)} directed edges, '
           f'{int(data.train_mask.sum())} training nodes, hidden {args.hidden}, '
-          f'{args.threads} thread(s)')
+          f'{args.classes} classes, {args.groups} groups, {args.threads} thread(s)')
     for name, value in ms.items():
         print(f'{name:>9}: {value:8.2f} ms/step')
     print(f'unrolled / vanilla step: {ratio:.3f}')
     if args.json:
         args.json.write_text(json.dumps({'nodes': data.num_nodes, 'hidden': args.hidden,
+                                         'classes': args.classes, 'groups': args.groups,
                                          'threads': args.threads, 'ms_per_step': ms,
                                          'ratio': ratio}, indent=2))
 
