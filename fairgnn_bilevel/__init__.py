@@ -5,6 +5,8 @@ The pieces for your own model and loop: :class:`FairnessBlock`, the fairness los
 the follower's moves (:class:`UnrolledFollower`, :class:`FirstOrderFollower`) and
 :func:`all_reduce_sum` for data parallel, :func:`evaluate`, and model selection
 (:class:`SelectionRule`, :class:`ParetoArchive`); :func:`fit` and the CLI are built on them.
+Several classes: logits ``[n, C]`` and :func:`fairness_report`; several sensitive
+attributes: :func:`intersect_groups`.
 """
 from . import losses, metrics
 from .api import FitResult, evaluate, fit, fit_tabular
@@ -14,8 +16,9 @@ from .followers import FirstOrderFollower, Follower, UnrolledFollower
 from .losses import (CovarianceLoss, DemographicParityLoss, EqualOpportunityLoss,
                      FairnessLoss)
 from .metrics import (accuracy, demographic_parity_difference, equal_opportunity_difference,
-                      equalized_odds_difference, roc_auc)
+                      equalized_odds_difference, fairness_report, roc_auc)
 from .nn import FairBiNNGNN, FairnessBlock, follower_parameters, leader_parameters
+from .train.graph import intersect_groups
 from .train.selection import ParetoArchive, SelectionRule, SelectionWarning
 from .train.strategies import METHODS
 
@@ -27,4 +30,5 @@ __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'Fairnes
            'evaluate', 'SelectionRule', 'ParetoArchive', 'SelectionWarning', 'FitResult',
            'Config', 'ConfigError', 'load_config', 'FairBiNNGNN', 'METHODS', 'accuracy',
            'roc_auc', 'demographic_parity_difference', 'equal_opportunity_difference',
-           'equalized_odds_difference', 'metrics', 'losses']
+           'equalized_odds_difference', 'fairness_report', 'intersect_groups', 'metrics',
+           'losses']

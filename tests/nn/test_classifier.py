@@ -18,6 +18,6 @@ def test_classifier_repr_and_gat():
 def test_predict_proba_is_eval_mode_without_gradients_and_restores_the_mode():
     model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Dropout(0.9))
     x = torch.randn(50, 3)
-    expected = torch.sigmoid(model[0](x))          # no dropout: eval mode
+    expected = torch.sigmoid(model[0](x)).view(-1)  # no dropout: eval mode; one per row
     got = predict_proba(model, lambda: model(x))
     assert torch.allclose(got, expected) and not got.requires_grad and model.training
