@@ -129,7 +129,10 @@ def build_model(config: Config, data: Union[Data, 'TabularData']) -> Module:
                        num_classes=classes_of(data))
 
 
-def _check_fits_data(config: Config, model: Module, classes: int, groups: int) -> None:
+def _check_fits_data(config: Config, model: Optional[Module], classes: int,
+                     groups: Optional[int]) -> None:
+    """Refuse a model of the caller's built for other classes, and FairGNN beyond two
+    classes or groups (tables never get here with FairGNN: ``check_applies``)."""
     own = getattr(model, 'num_classes', None)
     if own is not None and own != classes:
         raise ValueError(f'{type(model).__name__} has num_classes={own} but the labels have '
@@ -272,8 +275,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     dtype = data.x.dtype if graph else torch.float32
     classes = classes_of(data)
     num_groups = int(data.sens.max()) + 1 if graph else None
-    _check_fits_data(config, model, classes,
-                     num_groups or 1 + max(int(s.max()) for s in data.sens.values()))
+    _check_fits_data(config, model, classes, num_groups)
     model = build_model(config, data).to(dtype) if model is None else model
     wrong = {p.dtype for p in model.parameters()} - {dtype}
     if wrong:

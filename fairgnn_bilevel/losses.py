@@ -34,8 +34,8 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-__all__ = ['Reduce', 'probabilities', 'group_means', 'demographic_parity_loss', 'equal_opportunity_loss',
-           'covariance_loss', 'FairnessLoss', 'DemographicParityLoss', 'EqualOpportunityLoss',
+__all__ = ['Reduce', 'probabilities', 'group_means', 'demographic_parity_loss',
+           'equal_opportunity_loss', 'covariance_loss', 'FairnessLoss', 'DemographicParityLoss', 'EqualOpportunityLoss',
            'CovarianceLoss', 'FAIRNESS_LOSSES', 'make_fairness_loss']
 
 Reduce = Callable[[Tensor], Tensor]

@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 __all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
-           'group_rates', 'binary_report', 'fairness_report', 'check_split']
+           'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split']
 
 
 # The four figures of the fair-graph tables: key, label, and +1 where larger is better.
@@ -56,10 +56,23 @@ def _groups_of(sensitive_features: Any) -> Tuple[np.ndarray, List[Any]]:
     if sens.ndim == 1:
         names, codes = np.unique(sens, return_inverse=True)
         return codes.reshape(-1), [_py(name) for name in names]
-    rows = [tuple(_py(v) for v in row) for row in sens]  # any column types (a DataFrame's)
-    names = sorted(set(rows))
+    return intersections(sens)
+
+
+def intersections(rows: Any) -> Tuple[np.ndarray, List[tuple]]:
+    """The intersectional groups of several sensitive columns, as fairlearn forms them.
+
+    Args:
+        rows: the sensitive values of each row, shape ``[n, k]``, any column types.
+
+    Returns:
+        (code of each row's group ``[n]``; the distinct rows as tuples of values, sorted
+        by their text so that columns of mixed types sort too).
+    """
+    keys = [tuple(_py(v) for v in row) for row in rows]
+    names = sorted(set(keys), key=lambda key: tuple(map(str, key)))
     code_of = {name: code for code, name in enumerate(names)}
-    return np.array([code_of[row] for row in rows], dtype=np.int64), names
+    return np.array([code_of[key] for key in keys], dtype=np.int64), names
 
 
 def _check_predictions(y_pred: np.ndarray) -> np.ndarray:
@@ -211,16 +224,16 @@ def roc_auc(y_true: Any, y_score: Any, *, labels: Optional[Sequence[Any]] = None
 
 def _gap(y_true: Any, values: Any, kind: str, method: str, *, sensitive_features: Any,
          groups: Optional[Sequence[Any]], sample_weight: Optional[Any],
-         outcome: Any = 1) -> float:
+         outcome: Any = 1, binary: bool = True) -> float:
     """The ``method`` gap of the per-group means of ``values`` on all rows
     (``kind='selection'``), the rows of class ``outcome`` (``'tpr'``) or the others
-    (``'fpr'``)."""
+    (``'fpr'``); ``binary``: 0/1 labels, named positive and negative in errors."""
     y_true = _as_numpy(y_true, 'y_true')
     if len(y_true) != len(_as_numpy(values, 'y_pred')):
         raise ValueError('y_true and y_pred have different numbers of rows')
     if kind == 'selection':
         mask, what = None, 'rows'
-    elif outcome == 1 and set(np.unique(y_true).tolist()) <= {0, 1}:  # binary wording
+    elif binary:
         mask, what = ((y_true == 1, 'positive labels (y_true == 1)') if kind == 'tpr' else
                       (y_true == 0, 'negative labels (y_true == 0)'))
     else:
@@ -234,11 +247,10 @@ def _hard_gap(kinds: Tuple[str, ...], y_true: Any, y_pred: Any, labels, **option
               ) -> List[float]:
     """The gaps of ``kinds`` of the hard predictions, for each outcome class (fairlearn's
     positive label 1 in the binary case): a list, one per class, of lists, one per kind."""
-    classes = _classes(_as_numpy(y_true, 'y_true'), labels)
-    if classes is None and 'selection' not in kinds:
-        _check_binary_labels(_as_numpy(y_true, 'y_true'))
+    classes = _classes(_as_numpy(y_true, 'y_true'), labels)  # None: y_true is 0/1
     predicted = _as_numpy(y_pred, 'y_pred')
-    return [[_gap(y_true, (predicted == c).astype(np.float64), kind, outcome=c, **options)
+    return [[_gap(y_true, (predicted == c).astype(np.float64), kind, outcome=c,
+                  binary=classes is None, **options)
              for kind in kinds] for c in ([1] if classes is None else _outcomes(classes))]
 
 
@@ -311,7 +323,7 @@ def _soft_gap(kind: str, y_true: Any, y_prob: Any, labels: Optional[Sequence[Any
         raise ValueError(f'y_prob has {probs.shape[1]} columns but labels names '
                          f'{len(classes)} classes')
     return max(_gap(y_true, probs[:, classes.index(c)], kind, groups=None, outcome=c,
-                    **options) for c in _outcomes(classes))
+                    binary=False, **options) for c in _outcomes(classes))
 
 
 def soft_demographic_parity_difference(

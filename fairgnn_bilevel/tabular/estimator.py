@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ..config import ConfigError
-from ..metrics import check_split
+from ..metrics import check_split, intersections
 from ..nn.classifier import predict_proba
 from .. import engine
 from ..train.strategies import DEFAULTS
@@ -25,15 +25,14 @@ __all__ = ['FairBiNNClassifier']
 
 def _intersections(groups: pd.DataFrame):
     """The distinct groups of a frame of sensitive columns, sorted, and each row's code: a
-    value per group for one column, a tuple of values for several."""
+    value per group for one column, a tuple of values for several
+    (:func:`~fairgnn_bilevel.metrics.intersections`)."""
     if groups.shape[1] == 1:
         return np.unique(groups.iloc[:, 0].to_numpy(), return_inverse=True)
-    keys = list(groups.itertuples(index=False, name=None))
-    names = sorted(set(keys), key=lambda key: tuple(map(str, key)))
-    index = {key: code for code, key in enumerate(names)}
+    codes, names = intersections(groups.to_numpy(dtype=object))  # each column's own types
     values = np.empty(len(names), dtype=object)
     values[:] = names
-    return values, np.array([index[key] for key in keys], dtype=np.int64)
+    return values, codes
 
 
 class FairBiNNClassifier(ClassifierMixin, BaseEstimator):

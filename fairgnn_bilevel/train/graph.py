@@ -15,7 +15,8 @@ from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Batch, Strategy
 
 __all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'intersect_groups', 'validate_graph',
-           'num_classes', 'node_logits', 'check_model', 'encodes_rows', 'graph_step_cost', 'FAIRNESS_ROWS']
+           'num_classes', 'node_logits', 'check_model', 'encodes_rows', 'graph_step_cost',
+           'FAIRNESS_ROWS']
 
 # The nodes the fairness terms see: the labelled training nodes, or every node whose
 # group is known (labelled or not, any split: a transductive use of group membership).
@@ -206,15 +207,17 @@ def check_model(model: Module, data: Data, classes: Optional[int] = 2) -> Tensor
         finally:
             model.train(was_training)
     n = data.num_nodes
-    shapes = ((n, classes),) if classes and classes > 2 else ((n,), (n, 1), (n, 2))
-    if classes is None and isinstance(out, Tensor) and out.dim() == 2 and out.size(1) > 1:
-        shapes = ((n, out.size(1)),)
+    stated = classes is not None
+    if not stated:  # any number: the width the model returns
+        wide = isinstance(out, Tensor) and out.dim() == 2 and out.size(1) > 2
+        classes = out.size(1) if wide else 2
+    shapes = ((n, classes),) if classes > 2 else ((n,), (n, 1), (n, 2))
     if not isinstance(out, Tensor) or tuple(out.shape) not in shapes:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        expected = (f'one logit per class, shape [{n}, {classes}]' if classes and classes > 2 else
+        expected = (f'one logit per class, shape [{n}, {classes}]' if classes > 2 else
                     f'one logit per node, shape [{n}] or [{n}, 1] (or [{n}, 2], one per class)')
         raise ValueError(f'{name}(x, edge_index) returned {shape}; '
-                         + (f'the graph\'s labels have {classes} classes, so ' if classes else '')
+                         + (f'the graph\'s labels have {classes} classes, so ' if stated else '')
                          + f'the model must return {expected}')
     return node_logits(out)
 
@@ -303,7 +306,8 @@ class GraphTask(NodeTask):
 
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
         """Probability of the positive class (or of each class) for ``rows`` (default:
-        every node), in eval mode; with the shared-work encoder only their receptive field is propagated."""
+        every node), in eval mode; with the shared-work encoder only their receptive field
+        is propagated."""
         def logits() -> Tensor:
             if self.encodes_rows:
                 return self.model.decode(self.model.encoder.encode(self.prepared, rows))
