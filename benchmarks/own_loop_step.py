@@ -54,7 +54,7 @@ def make_step(data, fair: bool, hidden: int, classes: int):
     torch.manual_seed(0)
     model = SplitGCN(data.num_features, hidden, classes)
     follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0,
-                                   lr=1e-3) if fair else None
+                                   step_size=1e-3) if fair else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     train = data.train_mask
     y = data.y.float() if classes == 2 else data.y

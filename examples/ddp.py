@@ -1,10 +1,11 @@
 """FairBiNN under torch's DistributedDataParallel: each process trains on its share of the
 training nodes, and the steps equal one process's on all of them.
 
-Two pieces make the union batch exact: ``reduce=fb.all_reduce_sum`` gives the fairness loss
-the group statistics of every process's rows and the follower the averaged gradient, and
-each process's task loss is its sum over the global count, times the processes (DDP
-averages the leader's gradients).  Every process selects the same epoch on validation with
+Three pieces make the union batch exact: ``reduce=fb.all_reduce_sum`` gives the fairness
+loss the group statistics of every process's rows (and the follower, which takes the loss's,
+the averaged gradient); ``fb.FairForward`` runs the step inside the forward that DDP wraps,
+so DDP reduces the leader's gradients of that forward; and each process's task loss is its
+sum over the global count, times the processes (DDP averages the leader's gradients).  Every process selects the same epoch on validation with
 the library's rule.  Prints vanilla against fair test ACC and ΔDP.
 
     python examples/ddp.py --processes 2 --seeds 3
@@ -23,8 +24,7 @@ from torch_geometric.nn import GCN
 import fairgnn_bilevel as fb
 from graph_data import fair_sbm
 
-FOLLOWERS = {'bilevel': fb.UnrolledFollower, 'bilevel_first_order': fb.FirstOrderFollower}
-METHODS = ('vanilla', 'lagrangian', *FOLLOWERS)
+METHODS = ('vanilla', 'lagrangian', 'bilevel', 'bilevel_first_order')
 
 
 class FairGCN(torch.nn.Module):
@@ -46,30 +46,14 @@ class FairGCN(torch.nn.Module):
         return self.decode(self.encode(x, edge_index))
 
 
-class FairStep(torch.nn.Module):
-    """One process's loss of a step, computed in ``forward`` so that DDP sees the call."""
-
-    def __init__(self, model, method: str, eta: float = 100.0, lam: float = 1.0) -> None:
-        super().__init__()
-        self.model, self.method, self.lam = model, method, lam
-        # global group statistics: groups are 0 .. num_groups - 1 on every process
-        self.fairness = fb.DemographicParityLoss(reduce=fb.all_reduce_sum, num_groups=2)
-        self.follower = FOLLOWERS[method](model, self.fairness, eta=eta, lr=1e-2,
-                                          reduce=fb.all_reduce_sum) \
-            if method in FOLLOWERS else None
-
-    def forward(self, x, edge_index, rows, y, sens, total: int):
-        hidden = self.model.encode(x, edge_index)[rows]
-        if self.follower is not None:
-            logits = self.follower.respond(hidden, self.model.decode, sens)
-        else:
-            logits = self.model.decode(hidden)
-        # this process's share of the union batch's mean, scaled for DDP's averaging
-        loss = F.binary_cross_entropy_with_logits(logits, y, reduction='sum') * (
-            dist.get_world_size() / total)
-        if self.method == 'lagrangian':
-            loss = loss + self.lam * self.fairness(logits, sens)
-        return loss
+def make_follower(model, method: str, fairness, eta: float = 100.0):
+    """The follower of ``method`` (None for the methods without one); it takes the loss's
+    ``reduce``, so both see the union batch's group statistics."""
+    if method == 'bilevel':
+        return fb.UnrolledFollower(model, fairness, eta=eta, step_size=1e-2)
+    if method == 'bilevel_first_order':
+        return fb.FirstOrderFollower(model, fairness, eta=eta, lr=1e-2)
+    return None
 
 
 def train(method: str, *, seed: int = 0, epochs: int = 200, dtype=torch.float32,
@@ -81,23 +65,31 @@ def train(method: str, *, seed: int = 0, epochs: int = 200, dtype=torch.float32,
     data.x = data.x.to(dtype)
     torch.manual_seed(seed)
     model = FairGCN(data.num_features).to(dtype)
-    step = FairStep(model, method)  # builds the follower before DDP wraps the model
-    ddp = DistributedDataParallel(step)
+    # global group statistics: groups are 0 .. num_groups - 1 on every process
+    fairness = fb.DemographicParityLoss(reduce=fb.all_reduce_sum, num_groups=2)
+    follower = make_follower(model, method, fairness)  # before DDP wraps the model
+    # the step inside forward: DDP reduces the leader's gradients of this very forward
+    ddp = DistributedDataParallel(fb.FairForward(model, follower))
     optimizer = torch.optim.Adam(ddp.parameters(), lr=1e-2, weight_decay=1e-5)
     nodes = data.train_mask.nonzero().view(-1)
     rows = torch.tensor_split(nodes, dist.get_world_size())[dist.get_rank()]
-    y = data.y[rows].to(dtype)
-    archive = fb.ParetoArchive()
+    y, sens = data.y[rows].to(dtype), data.sens[rows]
+    archive = fb.ParetoArchive(fb.SelectionRule('tolerance'))
     for epoch in range(1, epochs + 1):
         optimizer.zero_grad()
-        ddp(data.x, data.edge_index, rows, y, data.sens[rows], len(nodes)).backward()
+        logits = ddp(data.x, data.edge_index, sens, rows=rows)
+        # this process's share of the union batch's mean, scaled for DDP's averaging
+        loss = F.binary_cross_entropy_with_logits(logits, y, reduction='sum') * (
+            dist.get_world_size() / len(nodes))
+        if method == 'lagrangian':
+            loss = loss + fairness(logits, sens)  # λ = 1
+        loss.backward()
         optimizer.step()
         if select:
             archive.add({'epoch': epoch, **fb.evaluate(model, data, data.val_mask)},
                         model.state_dict())
     if select:
-        model.load_state_dict(archive.snapshot(fb.SelectionRule('tolerance').select(
-            archive.records)))
+        model.load_state_dict(archive.best()[1])
     return model
 
 

@@ -1,10 +1,13 @@
 """FairBiNN in a PyTorch Lightning ``LightningModule``, with automatic optimisation.
 
 ``training_step`` lets the follower play, then returns the leader's task loss; Lightning
-does the backward and the optimiser step, and the follower's state goes into Lightning's
-checkpoints.  Each epoch ends with exact validation metrics, and the epoch is selected with
-the library's rule.  Prints vanilla against fair test ACC and ΔDP on the library's synthetic graph
-(mean over seeds).  Needs ``pip install lightning``.
+does the backward and the optimiser step.  The follower moves once per ``training_step``:
+keep ``accumulate_grad_batches=1`` (with ``k`` it would move ``k`` times per leader step).
+Each epoch ends with exact validation metrics in the library's archive, and the epoch is
+selected with its rule.  The follower's and the archive's state go into Lightning's
+checkpoints, so a run resumed from one selects exactly as an uninterrupted run.  Prints
+vanilla against fair test ACC and ΔDP on the library's synthetic graph (mean over seeds).
+Needs ``pip install lightning``.
 
     python examples/lightning_module.py --seeds 3
 """
@@ -42,10 +45,10 @@ class FairGCN(torch.nn.Module):
 class FairNodeClassifier(L.LightningModule):
     def __init__(self, data, fair: bool, eta: float = 100.0) -> None:
         super().__init__()
-        self.data, self.archive = data, fb.ParetoArchive()
+        self.data, self.archive = data, fb.ParetoArchive(fb.SelectionRule('tolerance'))
         self.model = FairGCN(data.num_features)
         self.follower = fb.UnrolledFollower(self.model, fb.DemographicParityLoss(), eta=eta,
-                                            lr=1e-2) if fair else None
+                                            step_size=1e-2) if fair else None
 
     def training_step(self, data, batch_idx):
         train = data.train_mask
@@ -62,24 +65,29 @@ class FairNodeClassifier(L.LightningModule):
         self.archive.add(record, self.model.state_dict())
 
     def selected_model(self):
-        """The model at the epoch the library's tolerance rule selects on validation."""
-        epoch = fb.SelectionRule('tolerance').select(self.archive.records)
-        self.model.load_state_dict(self.archive.snapshot(epoch))
-        return self.model
+        """The model at the epoch the archive's rule selects on validation, and that epoch."""
+        record, state = self.archive.best()
+        self.model.load_state_dict(state)
+        return self.model, record['epoch']
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=1e-2, weight_decay=1e-5)
 
     def on_save_checkpoint(self, checkpoint):
+        checkpoint['archive'] = self.archive.state_dict()
         if self.follower is not None:
             checkpoint['follower'] = self.follower.state_dict()
 
     def on_load_checkpoint(self, checkpoint):
+        self.archive.load_state_dict(checkpoint['archive'])
         if self.follower is not None:
             self.follower.load_state_dict(checkpoint['follower'])
 
 
-def train(data, *, fair: bool, seed: int, epochs: int = 200):
+def train(data, *, fair: bool, seed: int, epochs: int = 200, checkpoint=None,
+          resume: bool = False):
+    """Test metrics of the selected model, and its epoch.  ``checkpoint``: a file written
+    when training ends; ``resume``: first continue from it."""
     L.seed_everything(seed, verbose=False)
     module = FairNodeClassifier(data, fair)
     trainer = L.Trainer(max_epochs=epochs, accelerator='cpu', logger=False,
@@ -87,8 +95,11 @@ def train(data, *, fair: bool, seed: int, epochs: int = 200):
                         enable_model_summary=False)
     # one full-graph batch per epoch
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(
-        [data], batch_size=None, num_workers=0))
-    return fb.evaluate(module.selected_model(), data, data.test_mask)
+        [data], batch_size=None, num_workers=0), ckpt_path=checkpoint if resume else None)
+    if checkpoint is not None:
+        trainer.save_checkpoint(checkpoint)
+    model, epoch = module.selected_model()
+    return fb.evaluate(model, data, data.test_mask), epoch
 
 
 def main() -> None:
@@ -100,7 +111,8 @@ def main() -> None:
     torch.set_num_threads(1)
     data = fair_sbm()
     for fair in (False, True):
-        runs = [train(data, fair=fair, seed=s, epochs=args.epochs) for s in range(args.seeds)]
+        runs = [train(data, fair=fair, seed=s, epochs=args.epochs)[0]
+                for s in range(args.seeds)]
         acc = sum(r['acc'] for r in runs) / len(runs)
         dp = sum(r['dp'] for r in runs) / len(runs)
         print(f"{'fair' if fair else 'vanilla'}: test ACC {100 * acc:.2f}  ΔDP {100 * dp:.2f}")

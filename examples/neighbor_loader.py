@@ -42,13 +42,13 @@ class FairGCN(torch.nn.Module):
 def train(data, *, fair: bool, seed: int, epochs: int = 50, batch_size: int = 256):
     torch.manual_seed(seed)
     model = FairGCN(data.num_features)
-    follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0, lr=1e-2) \
+    follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0, step_size=1e-2) \
         if fair else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-5)
     loader = NeighborLoader(data, num_neighbors=[10, 10], batch_size=batch_size,
                             input_nodes=data.train_mask, shuffle=True,
                             generator=torch.Generator().manual_seed(seed))
-    archive = fb.ParetoArchive()
+    archive = fb.ParetoArchive(fb.SelectionRule('tolerance'))
     for epoch in range(1, epochs + 1):
         model.train()
         for batch in loader:
@@ -63,7 +63,7 @@ def train(data, *, fair: bool, seed: int, epochs: int = 50, batch_size: int = 25
             optimizer.step()
         archive.add({'epoch': epoch, **fb.evaluate(model, data, data.val_mask)},
                     model.state_dict())
-    model.load_state_dict(archive.snapshot(fb.SelectionRule('tolerance').select(archive.records)))
+    model.load_state_dict(archive.best()[1])
     return fb.evaluate(model, data, data.test_mask)  # exact: the full graph
 
 

@@ -41,12 +41,13 @@ class FairGCN(torch.nn.Module):
 def train(data, *, fair: bool, seed: int, epochs: int = 200):
     torch.manual_seed(seed)
     model = FairGCN(data.num_features)
-    follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0, lr=1e-2) \
+    follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=100.0, step_size=1e-2) \
         if fair else None
     # the follower took the block out of autograd: model.parameters() trains the leader only
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-5)
     train_mask, y = data.train_mask, data.y.float()
-    archive = fb.ParetoArchive()  # validation records, snapshots of the epochs that can win
+    # validation records, and snapshots of the epochs the rule can still select
+    archive = fb.ParetoArchive(fb.SelectionRule('tolerance'))
     for epoch in range(1, epochs + 1):
         model.train()
         optimizer.zero_grad()
@@ -59,7 +60,7 @@ def train(data, *, fair: bool, seed: int, epochs: int = 200):
         optimizer.step()
         archive.add({'epoch': epoch, **fb.evaluate(model, data, data.val_mask)},
                     model.state_dict())
-    model.load_state_dict(archive.snapshot(fb.SelectionRule('tolerance').select(archive.records)))
+    model.load_state_dict(archive.best()[1])
     return fb.evaluate(model, data, data.test_mask)
 
 

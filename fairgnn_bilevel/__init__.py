@@ -2,8 +2,8 @@
 
 The pieces for your own model and loop: :class:`FairnessBlock`, the fairness losses
 (:class:`DemographicParityLoss`, :class:`EqualOpportunityLoss`, :class:`CovarianceLoss`),
-the follower's moves (:class:`UnrolledFollower`, :class:`FirstOrderFollower`) and
-:func:`all_reduce_sum` for data parallel, :func:`evaluate`, and model selection
+the follower's moves (:class:`UnrolledFollower`, :class:`FirstOrderFollower`),
+:func:`all_reduce_sum` and :class:`FairForward` for data parallel, :func:`evaluate`, and model selection
 (:class:`SelectionRule`, :class:`ParetoArchive`); :func:`fit` and the CLI are built on them.
 Several classes: logits ``[n, C]`` and :func:`fairness_report`; several sensitive
 attributes: :func:`intersect_groups`.
@@ -12,7 +12,8 @@ from . import losses, metrics
 from .api import FitResult, evaluate, fit, fit_tabular
 from .collectives import all_reduce_sum
 from .config import Config, ConfigError, load_config
-from .followers import FirstOrderFollower, Follower, UnrolledFollower
+from .followers import (FairForward, FirstOrderFollower, Follower, UnrolledFollower,
+                        leader_gradients_averaged)
 from .losses import (CovarianceLoss, DemographicParityLoss, EqualOpportunityLoss,
                      FairnessLoss)
 from .metrics import (accuracy, demographic_parity_difference, equal_opportunity_difference,
@@ -26,7 +27,8 @@ __version__ = '0.1.0'
 
 __all__ = ['FairnessBlock', 'follower_parameters', 'leader_parameters', 'FairnessLoss',
            'DemographicParityLoss', 'EqualOpportunityLoss', 'CovarianceLoss', 'Follower',
-           'UnrolledFollower', 'FirstOrderFollower', 'all_reduce_sum', 'fit', 'fit_tabular',
+           'UnrolledFollower', 'FirstOrderFollower', 'FairForward', 'leader_gradients_averaged',
+           'all_reduce_sum', 'fit', 'fit_tabular',
            'evaluate', 'SelectionRule', 'ParetoArchive', 'SelectionWarning', 'FitResult',
            'Config', 'ConfigError', 'load_config', 'FairBiNNGNN', 'METHODS', 'accuracy',
            'roc_auc', 'demographic_parity_difference', 'equal_opportunity_difference',

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from .config import Config, full_key
+from .config import Config, ConfigError, full_key
 from .engine import FitResult, check_read, resolve_config, train
 from .losses import probabilities
 from .metrics import fairness_report
@@ -24,9 +24,14 @@ __all__ = ['FitResult', 'fit', 'fit_tabular', 'evaluate']
 def _resolve(config: Optional[Union[Config, Dict[str, Any]]], method: Optional[str],
              overrides: Dict[str, Any], own_model: bool) -> Config:
     resolved = resolve_config(config, method, **overrides)
+    keys = [full_key(k.replace('__', '.')) for k in overrides]
+    for key in keys:  # the data arrives loaded: how to load it can no longer apply
+        if key.startswith('data.'):
+            raise ConfigError(f'{key} is not read by fit, which trains the data it is given; '
+                              'load the data with that setting instead (graph_data.load_dataset'
+                              ', tabular.load_adult, ...) and remove it')
     # what the caller names explicitly must be read by the run
-    check_read(resolved, [full_key(k.replace('__', '.')) for k in overrides],
-               own_model=own_model)
+    check_read(resolved, keys, own_model=own_model)
     return resolved
 
 

@@ -187,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return command(args)
-    except (ConfigError, FileNotFoundError, ValueError, ImportError) as error:
+    except (ConfigError, OSError, ValueError, ImportError) as error:
         print(f'fairgnn-bilevel: error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

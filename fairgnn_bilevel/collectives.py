@@ -1,43 +1,49 @@
 """A differentiable sum over the processes of a data-parallel step: the reduction hook.
 
-Pass :func:`all_reduce_sum` as ``reduce`` to the fairness losses and the followers: group
-statistics and the follower's gradient then become those of the union of every process's
-rows, at any order of differentiation (the unrolled follower's second-order terms too).
-Outside an initialised process group, or in a group of one, it is the identity.
+Pass :func:`all_reduce_sum` as ``reduce`` to a fairness loss (the follower takes the
+loss's): group statistics and the follower's gradient then become those of the union of
+every process's rows, at any order of differentiation (the unrolled follower's
+second-order terms too).  The collective is torch's own differentiable
+``torch.distributed.nn.functional.all_reduce``; ``group=`` picks a process group (a
+sub-group works: ``functools.partial(all_reduce_sum, group=subgroup)``).  Outside an
+initialised process group, or in a group of one, it is the identity.
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Optional
 
-import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ['all_reduce_sum', 'world_size']
+__all__ = ['all_reduce_sum', 'world_size', 'same_reduce']
 
 
-def world_size() -> int:
-    """Processes in the default group (1 outside one)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+def world_size(group: Optional[Any] = None) -> int:
+    """Processes in ``group`` (default: the default group; 1 outside one)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return 1
+    return dist.get_world_size(group)
 
 
-class _AllReduceSum(torch.autograd.Function):
-    """Sum over processes; the backward of a sum is the sum of the upstream gradients."""
+def all_reduce_sum(tensor: Tensor, *, group: Optional[Any] = None) -> Tensor:
+    """``tensor`` summed over the processes of ``group``, differentiably (its backward is
+    the same sum of the upstream gradients, itself differentiable).
 
-    @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        out = tensor.clone()
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return _AllReduceSum.apply(grad.contiguous())  # differentiable: double backward works
-
-
-def all_reduce_sum(tensor: Tensor) -> Tensor:
-    """``tensor`` summed over the processes of the default group, differentiably.
-
-    Every process must call it, in the same order, with tensors of the same shape.
+    Every process of the group must call it, in the same order, with tensors of the same
+    shape.
     """
-    return _AllReduceSum.apply(tensor) if world_size() > 1 else tensor
+    if world_size(group) == 1:
+        return tensor
+    from torch.distributed.nn.functional import all_reduce
+    return all_reduce(tensor, op=dist.ReduceOp.SUM, group=dist.group.WORLD if group is None else group)
+
+
+def same_reduce(a: Any, b: Any) -> bool:
+    """Whether two reduction hooks are the same: one object, or ``functools.partial`` s of
+    one function with equal arguments (two ``partial(all_reduce_sum, group=g)``)."""
+    if a is b:
+        return True
+    if isinstance(a, functools.partial) and isinstance(b, functools.partial):
+        return a.func is b.func and a.args == b.args and a.keywords == b.keywords
+    return False

@@ -120,6 +120,20 @@ class TrainConfig(_Section):
                              '(every neighbour)')
         return value
 
+    @field_validator('device')
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        kind = value.split(':', 1)[0]
+        if kind not in ('cpu', 'cuda', 'mps', 'xpu'):
+            raise ValueError("must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu'")
+        try:
+            import torch
+            torch.device(value)
+        except RuntimeError:
+            raise ValueError("is not a device torch knows; write e.g. 'cpu' or 'cuda:0'") \
+                from None
+        return value
+
     @field_validator('threads')
     @classmethod
     def _auto_or_count(cls, value: Union[int, str]) -> Union[int, str]:
@@ -262,7 +276,13 @@ def apply_overrides(values: Dict[str, Any], overrides: Iterable[str]) -> Dict[st
     """Apply ``key=value`` strings (values parsed as YAML) to a raw config mapping."""
     for item in overrides:
         key, raw = _split_override(item)
-        set_key(values, key, yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            detail = str(error).splitlines()[0]
+            raise ConfigError(f'--set {key}: the value {raw!r} is not valid YAML ({detail}); '
+                              'quote text, write lists as [a, b]') from None
+        set_key(values, key, value)
     return values
 
 

@@ -24,7 +24,7 @@ from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
 from .config import Config, ConfigError, check_applies, from_dict, full_key, minibatch, set_key
-from .nn import FairBiNNGNN, FairBiNNMLP
+from .nn import FairBiNNGNN, FairBiNNMLP, FairnessBlock
 from .train.distributed import Shard, local_world_size
 from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost,
                           num_classes, validate_graph)
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'classes_of',
            'build_model',
-           'estimated_groups', 'make_task', 'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
+           'estimated_groups', 'make_task', 'memory_floor', 'available_memory', 'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
 
 # Seed nodes per mini-batch step when only train.num_neighbors asks for mini-batches.
 DEFAULT_GRAPH_BATCH_SIZE = 1024
@@ -143,6 +143,65 @@ def _check_fits_data(config: Config, model: Optional[Module], classes: int,
                           f'{classes} classes and {groups} groups; use bilevel or lagrangian')
 
 
+def available_memory(device: torch.device) -> Optional[int]:
+    """Bytes free for a new allocation on ``device`` (``None`` where it cannot be read)."""
+    if device.type == 'cuda':
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open('/proc/meminfo') as handle:
+            fields = dict(line.split(':', 1) for line in handle)
+        return int(fields['MemAvailable'].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def memory_floor(config: Config, data: Union[Data, 'TabularData'],
+                 model: Optional[Module]) -> Dict[str, int]:
+    """A lower bound of the bytes a run allocates, by the setting that drives each part:
+    ``model.hidden`` (parameters with their gradient and two Adam moments, and one
+    activation per layer and row) and, for the unrolled follower, ``train.follower_steps``
+    (each step keeps the block's new parameters and activations for the leader's
+    backward).  Only a bound that even the smallest use exceeds refuses a run."""
+    m, t = config.model, config.train
+    itemsize = (data.x.element_size() if isinstance(data, Data) else 4)
+    features, classes = data.num_features, classes_of(data)
+    width = m.hidden * (m.heads or 1)
+    block = m.fairness_layers * m.hidden * m.hidden
+    if model is None:
+        parameters = (features * width + (m.num_layers - 1) * width * m.hidden + block
+                      + (m.head_layers - 1) * m.hidden * m.hidden + m.hidden * classes)
+        layers = m.num_layers + m.fairness_layers + m.head_layers
+    else:
+        parameters = layers = 0  # already allocated, of a size the caller chose
+        block = sum(p.numel() for module in model.modules()
+                    if isinstance(module, FairnessBlock) for p in module.parameters())
+    if isinstance(data, Data):
+        rows = data.num_nodes if not minibatch(config) else min(
+            data.num_nodes, t.batch_size or DEFAULT_GRAPH_BATCH_SIZE)
+        fair_rows = int(data.train_mask.sum())
+    else:
+        rows = fair_rows = min(len(data.y['train']), t.batch_size or DEFAULT_BATCH_SIZE)
+    floor = {'model.hidden': itemsize * (4 * parameters + rows * m.hidden * layers)}
+    if t.method == 'bilevel':
+        floor['train.follower_steps'] = itemsize * t.follower_steps * (
+            block + fair_rows * m.hidden * m.fairness_layers)
+    return floor
+
+
+def _check_memory(config: Config, data: Union[Data, 'TabularData'], model: Optional[Module],
+                  device: torch.device) -> None:
+    free = available_memory(device)
+    floor = memory_floor(config, data, model)
+    if free is None or sum(floor.values()) <= free:
+        return
+    key = max(floor, key=floor.get)
+    section, name = key.split('.')
+    value = getattr(getattr(config, section), name)
+    raise ConfigError(f'{key}={value} needs at least {sum(floor.values()) / 2**30:.1f} GiB '
+                      f'of memory to train, more than the {free / 2**30:.1f} GiB free on '
+                      f'{device.type}; lower {key}')
+
+
 def estimated_groups(data: Data, config: Config) -> torch.Tensor:
     """FairGNN's estimate of every node's group, from ``sens_number`` nodes of known group
     (``train.sens_number``, else the dataset's ``data.sens_number``, else
@@ -189,9 +248,16 @@ def make_task(model: Module, data: Union[Data, 'TabularData'], config: Config,
 
 
 def _device(name: str, shard: Shard) -> torch.device:
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ConfigError(f'train.device={name!r} but CUDA is not available; use device=cpu')
     device = torch.device(name)
+    backend = {'cuda': torch.cuda, 'mps': torch.backends.mps,
+               'xpu': getattr(torch, 'xpu', None)}.get(device.type)
+    if backend is not None and not (backend and backend.is_available()):
+        raise ConfigError(f'train.device={name!r} but {device.type} is not available on this '
+                          'machine; use train.device=cpu')
+    if device.type == 'cuda' and device.index is not None and \
+            device.index >= torch.cuda.device_count():
+        raise ConfigError(f'train.device={name!r} but this machine has '
+                          f'{torch.cuda.device_count()} CUDA device(s); use cuda:0')
     if shard.distributed and device.type == 'cuda' and device.index is None:
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', shard.rank)))
     return device
@@ -276,6 +342,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     classes = classes_of(data)
     num_groups = int(data.sens.max()) + 1 if graph else None
     _check_fits_data(config, model, classes, num_groups)
+    _check_memory(config, data, model, device)
     model = build_model(config, data).to(dtype) if model is None else model
     wrong = {p.dtype for p in model.parameters()} - {dtype}
     if wrong:
@@ -290,7 +357,6 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     options = {k: getattr(t, k) for k in DEFAULTS}
     if STRATEGIES[t.method].needs_group_scores:
         options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
-    requires_grad = [p.requires_grad for p in model.parameters()]
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
                              **options)
     start = time.perf_counter()
@@ -303,8 +369,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     except Diverged as error:
         raise _diverged(error, config) from None
     finally:  # a follower takes its block out of autograd while it plays
-        for param, flag in zip(model.parameters(), requires_grad):
-            param.requires_grad_(flag)
+        strategy.release()
     notes = []
     if config.selection.falls_back(loop.history):
         fallback = 'best val ACC' if config.selection.rule == 'fairgnn' else 'smallest val ΔDP'

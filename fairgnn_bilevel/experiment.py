@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -64,7 +65,7 @@ def load_data(config: Config) -> Union[Data, 'TabularData']:
     if kind == 'synthetic':
         try:
             return graph_data.fair_sbm(**data.synthetic)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise ConfigError(f'data.synthetic: {error}') from None
     if not data.root:
         raise ConfigError(f'data.root is not set: point it (or --root) at the folder with the '
@@ -118,6 +119,10 @@ def check_writable(out: Path) -> None:
     except OSError as error:
         raise ConfigError(f'output folder {out} cannot be written ({error.strerror or error}); '
                           'pass a writable --out') from None
+    results = out / 'results.json'
+    if results.exists() and not (results.is_file() and os.access(results, os.W_OK)):
+        raise ConfigError(f'{results} exists and cannot be rewritten (read-only, or not a '
+                          'file); make it writable or pass another --out')
 
 
 def _save(out: Path, runs: List[dict], replaced: set) -> None:
@@ -127,10 +132,18 @@ def _save(out: Path, runs: List[dict], replaced: set) -> None:
     path = out / 'results.json'
     with FileLock(str(out / '.results.json.lock')):
         ours = {(r['config_hash'], r['seed']) for r in runs}
-        kept = [r for r in read_runs(path) if (r.get('config_hash'), r.get('seed')) not in ours
+        existing = read_runs(path)
+        kept = [r for r in existing if (r.get('config_hash'), r.get('seed')) not in ours
                 and r.get('config_hash') not in replaced]
-        write_json(path, sorted(kept + runs, key=lambda r: (str(r.get('config_hash')),
-                                                            r.get('seed', 0))))
+        try:
+            write_json(path, sorted(kept + runs, key=lambda r: (str(r.get('config_hash')),
+                                                                r.get('seed', 0))))
+        except OSError as error:
+            raise ConfigError(
+                f'could not write {path} ({error.strerror or error}); it still holds the '
+                f'{len(existing)} run(s) written before, and seed {runs[-1]["seed"]} was not '
+                'saved: free space or make it writable, then run the same command again to '
+                'resume') from None
 
 
 def check_seeds(seeds: int) -> None:

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-__all__ = ['Reduce', 'probabilities', 'group_means', 'demographic_parity_loss',
+__all__ = ['Reduce', 'probabilities', 'group_means', 'check_groups', 'demographic_parity_loss',
            'equal_opportunity_loss', 'covariance_loss', 'FairnessLoss', 'DemographicParityLoss', 'EqualOpportunityLoss',
            'CovarianceLoss', 'FAIRNESS_LOSSES', 'make_fairness_loss']
 
@@ -54,24 +54,51 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
 
     Returns:
         Tensor of shape ``[g]`` (or ``[g, k]``) with one mean per group present, in group
-        order.
+        order, accumulated in float32 at least (half-precision inputs included).
     """
     if reduce is not None and num_groups is None:
         raise ValueError('group statistics reduced over processes need num_groups (groups '
                          'are then 0 .. num_groups - 1 on every process)')
+    check_groups(groups, values.size(0), num_groups)
+    return _group_means(values, groups, reduce, num_groups)
+
+
+def _group_means(values: Tensor, groups: Tensor, reduce: Optional[Reduce],
+                 num_groups: Optional[int]) -> Tensor:
     if reduce is None:
         reduce = _identity
         if num_groups is None:
             num_groups = int(groups.max()) + 1 if groups.numel() else 0
-    # counts first: bincount refuses negative group ids in one line
     counts, sums = _group_sums(values, groups, reduce, num_groups)
     present = counts > 0
     counts = counts[present]
     return sums[present] / (counts if values.dim() == 1 else counts.unsqueeze(-1))
 
 
+def check_groups(groups: Tensor, rows: int, num_groups: Optional[int] = None, *,
+                 name: str = 'sensitive') -> None:
+    """Raise ``ValueError`` in one line unless ``groups`` holds one integer group id
+    ``0 .. num_groups - 1`` for each of ``rows`` rows."""
+    if not isinstance(groups, Tensor) or groups.dtype == torch.bool or \
+            groups.is_floating_point() or groups.is_complex():
+        what = groups.dtype if isinstance(groups, Tensor) else type(groups).__name__
+        raise ValueError(f'{name} must be a tensor of integer group ids 0 .. G-1 (e.g. '
+                         f'torch.long), got {what}; pass {name}.long() of the group codes')
+    if groups.dim() != 1 or groups.size(0) != rows:
+        raise ValueError(f'{name} must have shape [{rows}] (one group per row of the logits), '
+                         f'got {tuple(groups.shape)}')
+    if rows and bool((groups < 0).any()):
+        raise ValueError(f'{name} holds negative ids ({int((groups < 0).sum())} rows; -1 '
+                         'marks an unknown group): leave those rows out of the loss')
+    if rows and num_groups is not None and int(groups.max()) >= num_groups:
+        raise ValueError(f'{name} holds group {int(groups.max())}, but num_groups is '
+                         f'{num_groups}: groups must be 0 .. {num_groups - 1}')
+
+
 def _group_sums(values: Tensor, groups: Tensor, reduce: Reduce, num_groups: int):
-    # counts first: bincount refuses negative group ids in one line
+    # half-precision sums of hundreds of probabilities lose whole units (bfloat16 keeps 8
+    # bits): accumulate in float32 at least, whatever autocast made the logits
+    values = values.to(torch.promote_types(values.dtype, torch.float32))
     counts = reduce(torch.bincount(groups, minlength=num_groups).to(values.dtype))
     sums = reduce(values.new_zeros((num_groups,) + values.shape[1:]).index_add(0, groups,
                                                                                values))
@@ -92,6 +119,17 @@ def _outcomes(probs: Tensor) -> Tensor:
     return probs[:, 1:2] if probs.size(1) == 2 else probs
 
 
+def _check_arguments(probs: Tensor, sensitive: Tensor, labels: Optional[Tensor],
+                     reduce: Optional[Reduce], num_groups: Optional[int]) -> None:
+    if reduce is not None and num_groups is None:
+        raise ValueError('group statistics reduced over processes need num_groups (groups '
+                         'are then 0 .. num_groups - 1 on every process)')
+    check_groups(sensitive, probs.size(0), num_groups)
+    if labels is not None and labels.size(0) != probs.size(0):
+        raise ValueError(f'labels must have shape [{probs.size(0)}] (one label per row of the '
+                         f'logits), got {tuple(labels.shape)}')
+
+
 def _identity(tensor: Tensor) -> Tensor:
     return tensor
 
@@ -100,7 +138,7 @@ def _squared_largest_gap(probs: Tensor, groups: Tensor, reduce: Optional[Reduce]
                          num_groups: Optional[int]) -> Tensor:
     if probs.numel() == 0 and reduce is None:
         return probs.sum()
-    means = group_means(probs, groups, reduce=reduce, num_groups=num_groups)
+    means = _group_means(probs, groups, reduce, num_groups)
     if len(means) < 2:
         return probs.sum() * 0.0  # keeps the graph connected, contributes nothing
     if probs.dim() == 1:
@@ -148,6 +186,7 @@ def demographic_parity_loss(logits: Tensor, sensitive: Tensor, *,
         logits ``[n]``, ``[n, 1]`` or ``[n, C]``, sensitive ``[n]`` → scalar.
     """
     probs = probabilities(logits)
+    _check_arguments(probs, sensitive, None, reduce, num_groups)
     return _squared_largest_gap(probs if probs.dim() == 1 else _outcomes(probs), sensitive,
                                 reduce, num_groups)
 
@@ -166,6 +205,7 @@ def equal_opportunity_loss(logits: Tensor, sensitive: Tensor, labels: Tensor, *,
     """
     probs = probabilities(logits)
     labels = labels.reshape(-1)
+    _check_arguments(probs, sensitive, labels, reduce, num_groups)
     if probs.dim() == 1 or probs.size(1) == 2:
         positive = labels == 1
         probs = probs if probs.dim() == 1 else probs[:, 1]

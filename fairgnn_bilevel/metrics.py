@@ -19,6 +19,7 @@ the second class (1).  Pass ``labels`` when a split may not show every class.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,7 +28,18 @@ from sklearn.metrics import roc_auc_score
 __all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
-           'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split']
+           'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split',
+           'MIN_GROUP_ROWS', 'DataWarning']
+
+
+# The fewest rows of a group (and positive rows of a group) that an evaluated split may
+# hold: with one row, a group's rate is 0 or 1 whatever the model does.
+MIN_GROUP_ROWS = 2
+
+
+class DataWarning(UserWarning):
+    """The data can be trained on, but something in it makes results say less than they
+    seem (a class the training rows lack)."""
 
 
 # The four figures of the fair-graph tables: key, label, and +1 where larger is better.
@@ -174,21 +186,35 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     return float((y_true == y_pred).mean())
 
 
-def _classes(y_true: np.ndarray, labels: Optional[Sequence[Any]]) -> Optional[List[Any]]:
+def _classes(y_true: np.ndarray, labels: Optional[Sequence[Any]],
+             y_pred: Optional[np.ndarray] = None) -> Optional[List[Any]]:
     """The classes of a multi-class metric, or ``None`` for the binary case (``y_true``
-    of 0s and 1s, or two ``labels``)."""
-    if labels is None:
-        values = [_py(v) for v in np.unique(y_true)]
+    and the hard predictions ``y_pred`` of 0s and 1s, or two ``labels``)."""
+    seen = {'y_true': np.unique(y_true)}
+    if y_pred is not None:
+        predicted = np.unique(y_pred)
+        # fractional values are no class: they count as not positive, as in fairlearn
+        seen['y_pred'] = [v for v in predicted if not isinstance(_py(v), float)
+                          or float(v).is_integer()]
+    if labels is None:  # a predicted class no label holds still makes the task multi-class
+        values = sorted({_py(v) for found in seen.values() for v in found}, key=_order)
         if set(values) <= {0, 1}:
             return None
         return values
     labels = [_py(v) for v in labels]
     if len(set(labels)) != len(labels) or len(labels) < 2:
         raise ValueError(f'labels must name at least two distinct classes, got {labels}')
-    unknown = sorted(set(_py(v) for v in np.unique(y_true)) - set(labels), key=str)
-    if unknown:
-        raise ValueError(f'y_true holds values {unknown[:10]} that are not in labels {labels}')
+    for name, found in seen.items():
+        unknown = sorted(set(_py(v) for v in found) - set(labels), key=str)
+        if unknown:
+            raise ValueError(f'{name} holds values {unknown[:10]} that are not in labels '
+                             f'{labels}')
     return labels
+
+
+def _order(value: Any) -> tuple:
+    """Sort key of class values of mixed types: numbers by value, then text."""
+    return (0, value, '') if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
 def _outcomes(classes: List[Any]) -> List[Any]:
@@ -247,8 +273,8 @@ def _hard_gap(kinds: Tuple[str, ...], y_true: Any, y_pred: Any, labels, **option
               ) -> List[float]:
     """The gaps of ``kinds`` of the hard predictions, for each outcome class (fairlearn's
     positive label 1 in the binary case): a list, one per class, of lists, one per kind."""
-    classes = _classes(_as_numpy(y_true, 'y_true'), labels)  # None: y_true is 0/1
     predicted = _as_numpy(y_pred, 'y_pred')
+    classes = _classes(_as_numpy(y_true, 'y_true'), labels, predicted)  # None: all 0/1
     return [[_gap(y_true, (predicted == c).astype(np.float64), kind, outcome=c,
                   binary=classes is None, **options)
              for kind in kinds] for c in ([1] if classes is None else _outcomes(classes))]
@@ -406,10 +432,13 @@ def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: b
     """Raise ``ValueError`` if split ``name`` cannot be trained or evaluated on.
 
     A split needs two labels and at least two sensitive groups; an ``evaluated`` split
-    (validation, test) also needs a positive row in every group (with ``num_classes >= 3``:
-    every class, and a row of every class in every group), or ΔEO is undefined.  Called
-    before training, so that no run ends in an undefined metric.  ``group_names``: the
-    caller's name of each group code, to name groups in the message.
+    (validation, test) also needs :data:`MIN_GROUP_ROWS` rows in every group, and as many
+    positive rows (with ``num_classes >= 3``: rows of every class) in every group: a group
+    of one row has a rate of 0 or 1 whatever the model does, so ΔDP and ΔEO would be pinned
+    and no selection rule could read them.  A training split without a row of some class
+    gets a :class:`DataWarning` (that class is never learnt).  Called before training, so
+    that no run ends in an undefined metric.  ``group_names``: the caller's name of each
+    group code, to name groups in the message.
     """
     y_true = _as_numpy(y_true, 'y_true')
     sens = _as_numpy(sensitive_features, 'sensitive_features')
@@ -425,19 +454,31 @@ def check_split(name: str, y_true: Any, *, sensitive_features: Any, evaluated: b
         raise ValueError(f'{name} holds a single label ({labels}); training and AUC need '
                          'two classes in every split')
     if not evaluated:
+        absent = [c for c in range(num_classes) if c not in labels]
+        if absent:
+            warnings.warn(f'{name} holds no row of class(es) {absent}: the model never sees '
+                          'them in training and will hardly ever predict them', DataWarning,
+                          stacklevel=3)
         return
+    few = [g for g in present if (sens == g).sum() < MIN_GROUP_ROWS]
+    if few:
+        raise ValueError(f'{name}: sensitive group(s) {named(few)} have fewer than '
+                         f'{MIN_GROUP_ROWS} rows, so their rates are pinned at 0 or 1 and ΔDP '
+                         'cannot be measured; use a larger split or merge groups')
     if num_classes <= 2:
-        without = [g for g in present if not (y_true[sens == g] == 1).any()]
+        without = [g for g in present if (y_true[sens == g] == 1).sum() < MIN_GROUP_ROWS]
         if without:
-            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no positive '
-                             'row, so ΔEO is undefined; use a larger split or merge groups')
+            raise ValueError(f'{name}: sensitive group(s) {named(without)} have fewer than '
+                             f'{MIN_GROUP_ROWS} positive rows, so ΔEO is undefined or pinned; '
+                             'use a larger split or merge groups')
         return
     missing = [c for c in range(num_classes) if c not in labels]
     if missing:
         raise ValueError(f'{name} holds no row of class(es) {missing}, so AUC and ΔEO are '
                          'undefined; use a larger split or merge classes')
     for c in range(num_classes):
-        without = [g for g in present if not (y_true[sens == g] == c).any()]
+        without = [g for g in present if (y_true[sens == g] == c).sum() < MIN_GROUP_ROWS]
         if without:
-            raise ValueError(f'{name}: sensitive group(s) {named(without)} have no row of class '
-                             f'{c}, so ΔEO is undefined; use a larger split or merge groups')
+            raise ValueError(f'{name}: sensitive group(s) {named(without)} have fewer than '
+                             f'{MIN_GROUP_ROWS} rows of class {c}, so ΔEO is undefined or '
+                             'pinned; use a larger split or merge groups')

@@ -6,14 +6,16 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Annotated, Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
+from pydantic import (AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt,
+                      StrictStr, ValidationError)
 
 from .metrics import METRICS
 from .statistics import mean_interval
 
-__all__ = ['summarize', 'format_cell', 'format_table', 'write_json', 'read_runs']
+__all__ = ['summarize', 'format_cell', 'format_table', 'write_json', 'read_runs', 'RunRecord']
 
 
 def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) -> List[dict]:
@@ -56,21 +58,71 @@ def write_json(path: str | Path, payload) -> None:
     """Write JSON atomically (temp file + rename), so an interruption never truncates it.
 
     The file gets the permissions of any newly created file (``0666`` less the umask),
-    not the owner-only mode of the temporary file.
+    not the owner-only mode of the temporary file.  When the write fails (a full disk, a
+    file that cannot be replaced) the temporary file is removed, the file at ``path`` is
+    left as it was, and the ``OSError`` propagates.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-    with os.fdopen(fd, 'w') as handle:
-        json.dump(payload, handle, indent=2, ensure_ascii=False)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+Fraction = Annotated[StrictFloat, Field(ge=0, le=1), AllowInfNan(False)]
+
+
+class _Metrics(BaseModel):
+    model_config = ConfigDict(extra='allow')
+    acc: Fraction
+    auc: Fraction
+    dp: Fraction
+    eo: Fraction
+
+
+class RunRecord(BaseModel):
+    """What a record of ``results.json`` must hold to be reused or printed: the fields
+    that resuming and the tables read, of the right types and ranges (metrics are
+    fractions in [0, 1]); other fields are kept as they are."""
+
+    model_config = ConfigDict(extra='allow')
+    dataset: StrictStr
+    method: StrictStr
+    seed: Annotated[StrictInt, Field(ge=0)]
+    config_hash: StrictStr
+    selected_epoch: Annotated[StrictInt, Field(ge=0)]
+    val: _Metrics
+    test: Optional[_Metrics]
+
+
+def _record_problem(record: Any) -> Optional[str]:
+    """What is wrong with one record, in words, or ``None``."""
+    if not isinstance(record, dict):
+        return f'a {type(record).__name__}, not a mapping of fields'
+    try:
+        RunRecord.model_validate(record)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = '.'.join(str(p) for p in first['loc'])
+        if first['type'] == 'missing':
+            return f'field {where} is missing'
+        return f'{where} = {first["input"]!r}: {first["msg"].lower()}'
+    return None
 
 
 def read_runs(path: str | Path) -> List[dict]:
-    """The run records of a ``results.json`` (empty if the file does not exist)."""
+    """The run records of a ``results.json`` (empty if the file does not exist), each
+    checked against :class:`RunRecord`: a file that is not JSON, not a list, or holds a
+    record of the wrong shape (a hand-edited ``acc: 5.0``, a seed written as text) is
+    refused in one line naming the record, never printed or silently replaced."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -78,8 +130,14 @@ def read_runs(path: str | Path) -> List[dict]:
         runs = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         runs = error
-    if not isinstance(runs, list) or not all(isinstance(r, dict) and 'seed' in r for r in runs):
+    if not isinstance(runs, list):
         problem = f' ({runs})' if isinstance(runs, Exception) else ''
         raise ValueError(f'{path} is not a valid results file, a list of run records{problem}; '
                          'move it away or pick another output folder')
+    for index, record in enumerate(runs):
+        problem = _record_problem(record)
+        if problem is not None:
+            seed = f' (seed {record.get("seed")!r})' if isinstance(record, dict) else ''
+            raise ValueError(f'{path}: record {index}{seed} is not a valid run record '
+                             f'({problem}); fix or remove it, or move the file away')
     return runs

@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from graph_data.splits import SPLITS
 
-from .config import apply_overrides, from_dict, load_config
+from .config import ConfigError, apply_overrides, from_dict, load_config
 from .experiment import check_seeds, default_seeds, load_data, run_seeds
 from .metrics import METRICS
 from .report import format_cell, format_table, summarize, write_json
@@ -239,6 +239,8 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     """
     if seeds is not None:
         check_seeds(seeds)
+    if jobs < 1:
+        raise ConfigError(f'--jobs must be >= 1 (worker processes), got {jobs}')
     base = load_config(config_dir / f'{dataset}.yaml', [f'data.root={root}', *overrides])
     if seeds is None:
         seeds = default_seeds(load_data(base))

@@ -5,9 +5,10 @@ tensors go to a cache outside it: ``$FAIRGNN_BILEVEL_CACHE`` or the user cache d
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import os
+import tempfile
 import os.path as osp
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -18,10 +19,11 @@ from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 from .download import fetch, sha256
-from .fairgnn_format import RawGraph, read_fairgnn
+from .fairgnn_format import RawGraph, read_edges, read_fairgnn, read_nodes
 
 __all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir']
 
+_CACHE_FORMAT = 'fairgnn_bilevel.graph/4'
 _FAIRGNN = ('https://raw.githubusercontent.com/EnyanDai/FairGNN/'
             '13cdca7627d7779a2396299cdc8edd3a790db7cc/dataset')
 
@@ -59,6 +61,7 @@ class FairGNNDataset(InMemoryDataset):
     label: str
     sens_attr: str
     checksums: Dict[str, str] = {}
+    node_rows: Optional[int] = None  # rows of the canonical node file, checked on download
     label_number: int = 500
     sens_number: int = 200
     test_idx: bool = False
@@ -72,15 +75,52 @@ class FairGNNDataset(InMemoryDataset):
         self.allow_download, self.verify = download, verify
         self.drop_unknown_edges = drop_unknown_edges
         self._check_raw_files()
-        digests = {name: sha256(self.source / name) for name in self.raw_file_names}
-        self._verify(digests)
-        marker = Path(self.processed_dir) / 'raw_sha256.json'
-        if marker.is_file() and json.loads(marker.read_text()) != digests:
-            force_reload = True
+        self.digests = {name: sha256(self.source / name) for name in self.raw_file_names}
+        self._verify(self.digests)
+        self._tensors: Dict[str, torch.Tensor] = {}
         super().__init__(str(self.source), transform, pre_transform, force_reload=force_reload,
-                         log=False)
-        marker.write_text(json.dumps(digests))
-        self.load(self.processed_paths[0])
+                         log=False)  # runs _process, which fills _tensors
+        self.data, self.slices = Data(**self._tensors), None
+
+    # The cache is data, never code: PyG's own loader falls back to an unrestricted
+    # ``torch.load`` (and reads ``pre_transform.pt`` with one), so a file planted in the
+    # cache folder could run code.  This one reads tensors, text and numbers only
+    # (``weights_only``), and rebuilds unless the file names the raw files' digests and the
+    # ``pre_transform`` it was built with.
+    def _download(self) -> None:
+        pass  # done before the digests are taken (_check_raw_files)
+
+    def _process(self) -> None:
+        path = Path(self.processed_paths[0])
+        stored = None if self.force_reload else self._read_cache(path)
+        if stored is None:
+            stored = self._build()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp')
+            os.close(fd)
+            try:  # a run sharing the cache never reads a half-written file
+                torch.save(stored, tmp)
+                os.replace(tmp, path)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        self._tensors = stored['tensors']
+
+    def _read_cache(self, path: Path) -> Optional[dict]:
+        """The cached tensors, or ``None`` when the file is absent, not loadable as plain
+        data, of another format, or built from other raw files or another pre_transform."""
+        if not path.is_file():
+            return None
+        try:
+            stored = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception:  # pickle that asks for code, a truncated or foreign file
+            return None
+        if not (isinstance(stored, dict) and stored.get('format') == _CACHE_FORMAT
+                and stored.get('raw_sha256') == self.digests
+                and stored.get('pre_transform') == repr(self.pre_transform)
+                and isinstance(stored.get('tensors'), dict)
+                and all(isinstance(v, torch.Tensor) for v in stored['tensors'].values())):
+            return None
+        return stored
 
     @property
     def raw_dir(self) -> str:
@@ -91,7 +131,7 @@ class FairGNNDataset(InMemoryDataset):
         key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
         options = 'drop' if self.drop_unknown_edges else 'strict'
         # the format tag changes whenever process() stores something new
-        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}-v3')
+        return str(cache_dir() / self.__class__.__name__.lower() / f'{key}-{options}-v4')
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -138,9 +178,26 @@ class FairGNNDataset(InMemoryDataset):
         self.source.mkdir(parents=True, exist_ok=True)
         for name in self._missing():
             fetch(f'{self.url}/{name}', self.source, expected_sha256=self.checksums.get(name),
+                  check=functools.partial(self._check_content, name),
                   owner=self.__class__.__name__)
 
+    def _check_content(self, name: str, path: Path) -> None:
+        """What a downloaded raw file must hold where no digest is known: the node table
+        the label and group columns and, where known, the canonical number of rows; the
+        edge list integer pairs."""
+        if name == self.nodes_file:
+            frame = read_nodes(path, self.label, self.sens_attr)
+            if self.node_rows is not None and len(frame) != self.node_rows:
+                raise ValueError(f'{len(frame)} node rows, the canonical file has '
+                                 f'{self.node_rows}')
+        elif name == self.edges_file and len(read_edges(path)) == 0:
+            raise ValueError('no edge rows')
+
     def process(self) -> None:
+        raise NotImplementedError  # _process builds and caches (see _build)
+
+    def _build(self) -> dict:
+        """Parse the raw files into the cached record (tensors, digests, pre_transform)."""
         raw = self._read()
         x = torch.from_numpy(raw.features)
         if self.minmax:  # FairGNN's feature_norm: each column to [-1, 1]
@@ -159,7 +216,10 @@ class FairGNNDataset(InMemoryDataset):
                     sens_column=torch.tensor([raw.feature_names.index(self.sens_attr)]))
         if self.pre_transform is not None:
             data = self.pre_transform(data)
-        self.save([data], self.processed_paths[0])
+        return {'format': _CACHE_FORMAT, 'raw_sha256': self.digests,
+                'pre_transform': repr(self.pre_transform),
+                'tensors': {key: value for key, value in data.items()
+                            if isinstance(value, torch.Tensor)}}
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.source})'
@@ -189,6 +249,7 @@ class PokecZ(FairGNNDataset):
     nodes_file, edges_file = 'region_job.csv', 'region_job_relationship.txt'
     label, sens_attr = 'I_am_working_in_field', 'region'
     label_number, sens_number = 500, 200
+    node_rows = 67797
 
 
 class PokecN(PokecZ):
@@ -210,6 +271,7 @@ class PokecN(PokecZ):
     """
 
     nodes_file, edges_file = 'region_job_2.csv', 'region_job_2_relationship.txt'
+    node_rows = 66569
 
 
 class NBA(FairGNNDataset):
@@ -240,3 +302,4 @@ class NBA(FairGNNDataset):
         'nba_relationship.txt': '14c73245e5d6b6457cce7504e2bb0ded6b81155e25bf0e7d23793df7c01b4873',
     }
     label_number, sens_number, test_idx, minmax = 100, 50, True, True
+    node_rows = 403

@@ -10,7 +10,7 @@ from typing import List
 import numpy as np
 import pandas as pd
 
-__all__ = ['RawGraph', 'read_fairgnn']
+__all__ = ['RawGraph', 'read_fairgnn', 'read_nodes', 'read_edges']
 
 
 @dataclass
@@ -22,7 +22,9 @@ class RawGraph:
     edges: np.ndarray           # [2, m] int64 row indices, as listed (may repeat)
 
 
-def _read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
+def read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
+    """The node table, checked: a CSV with ``user_id``, ``label`` and ``sens`` columns,
+    unique ids, numeric columns and no empty value."""
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -56,7 +58,8 @@ def _read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
     return frame
 
 
-def _read_edges(path: Path) -> np.ndarray:
+def read_edges(path: Path) -> np.ndarray:
+    """The edge list as an ``[m, 2]`` array of user ids (``[0, 2]`` when empty)."""
     try:
         edges = np.loadtxt(path, dtype=np.int64, ndmin=2)
     except (ValueError, UnicodeDecodeError) as error:
@@ -80,8 +83,8 @@ def read_fairgnn(nodes_path: Path, edges_path: Path, *, label: str, sens: str,
         drop_unknown_edges: drop edges whose ids are not in the node table (with a
             warning) instead of raising.
     """
-    frame = _read_nodes(Path(nodes_path), label, sens)
-    raw_edges = _read_edges(Path(edges_path))
+    frame = read_nodes(Path(nodes_path), label, sens)
+    raw_edges = read_edges(Path(edges_path))
     index = pd.Index(frame['user_id'].to_numpy())
     positions = index.get_indexer(raw_edges.reshape(-1)).reshape(raw_edges.shape)
     unknown = (positions < 0).any(1)

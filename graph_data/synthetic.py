@@ -20,6 +20,40 @@ from .splits import stratified_split
 __all__ = ['fair_sbm']
 
 
+# Each argument's kind and the range it must lie in: (integer?, low, high, low inclusive).
+_ARGUMENTS = {
+    'num_nodes': (True, 2, None, True), 'num_features': (True, 2, None, True),
+    'avg_degree': (False, 0, None, True), 'minority': (False, 0, 1, False),
+    'positive_rate': (False, 0, 1, False), 'label_gap': (False, 0, 1, True),
+    'sens_homophily': (False, 0, None, False), 'label_homophily': (False, 0, None, False),
+    'label_signal': (False, None, None, True), 'sens_signal': (False, None, None, True),
+    'informative': (True, 1, None, True), 'train': (False, 0, 1, False),
+    'val': (False, 0, 1, False), 'max_train': (True, 1, None, True),
+    'num_classes': (True, 2, None, True), 'num_groups': (True, 2, None, True),
+    'seed': (True, 0, None, True),
+}
+
+
+def _check_arguments(values: dict) -> None:
+    """Raise ``ValueError`` naming the first argument of the wrong kind or out of range."""
+    for name, (integer, low, high, closed) in _ARGUMENTS.items():
+        value = values[name]
+        if value is None and name == 'max_train':
+            continue
+        kind = 'an integer' if integer else 'a number'
+        fits = isinstance(value, (int, np.integer)) if integer else \
+            isinstance(value, (int, float, np.integer, np.floating))
+        if isinstance(value, bool) or not fits or not np.isfinite(value):
+            raise ValueError(f'{name} must be {kind}, got {value!r}')
+        if low is not None and (value < low or (value == low and not closed)):
+            raise ValueError(f'{name} must be {">=" if closed else ">"} {low}, got {value!r}')
+        if high is not None and (value > high or (value == high and not closed)):
+            raise ValueError(f'{name} must be {"<=" if closed else "<"} {high}, got {value!r}')
+    if values['train'] + values['val'] >= 1:
+        raise ValueError(f'train + val must be < 1 (the rest is test), got '
+                         f'{values["train"]} + {values["val"]}')
+
+
 def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 10.0,
              minority: float = 0.4, positive_rate: float = 0.5, label_gap: float = 0.1,
              sens_homophily: float = 4.0,
@@ -56,6 +90,7 @@ def fair_sbm(num_nodes: int = 2000, num_features: int = 16, avg_degree: float = 
     Returns:
         ``Data`` with ``x``, symmetric ``edge_index``, ``y``, ``sens`` and the three masks.
     """
+    _check_arguments(locals())
     if 2 * informative > num_features:
         raise ValueError(f'num_features={num_features} is too small for '
                          f'2 * informative={2 * informative} signal columns')

@@ -147,7 +147,25 @@ def results(payload):
     return setup
 
 
-FOREIGN_RUN = [{'dataset': 'synthetic', 'method': 'vanilla', 'seed': 0, 'config_hash': 'abc'}]
+METRICS = {'acc': 0.8, 'auc': 0.85, 'dp': 0.05, 'eo': 0.04, 'positive_rate': 0.5}
+RUN = {'dataset': 'synthetic', 'method': 'bilevel', 'seed': 0, 'config_hash': 'abc',
+       'selected_epoch': 3, 'val': METRICS, 'test': METRICS}
+FOREIGN_RUN = [RUN]
+
+
+def record(**changes):
+    """A results.json of one record, ``RUN`` with ``changes`` (``None``: field removed)."""
+    run = {**RUN, **changes}
+    return results(json.dumps([{k: v for k, v in run.items() if v is not None}]))
+
+
+def one_in_val_group(data):
+    """Every validation node in group 0 but one."""
+    sens = data.sens.clone()
+    rows = data.val_mask.nonzero().view(-1)
+    sens[rows] = 0
+    sens[rows[0]] = 1
+    return sens
 
 
 def config_file(text):
@@ -245,6 +263,33 @@ CASES = [
                           setup=lambda t: (t / 'file').write_text('x')),
      'is a file; pass a folder'),
     ('corrupt results', train(setup=results('{"not": json')), 'results.json is not a valid'),
+    ('results acc above 1', train(setup=record(test={**METRICS, 'acc': 5.0})),
+     r'record 0 \(seed 0\) is not a valid run record \(test.acc = 5.0: input should be less '
+     'than or equal to 1'),
+    ('results without test', train(setup=record(test=None)),
+     r'record 0 \(seed 0\) is not a valid run record \(field test is missing\)'),
+    ('results without method', train(setup=record(method=None)), r'field method is missing'),
+    ('results seed as text', train(setup=record(seed='0')),
+     r"record 0 \(seed '0'\) is not a valid run record \(seed = '0'"),
+    ('reproduce --jobs 0', cli('reproduce', '--dataset', 'nba', '--root', '{tmp}', '--jobs',
+                               '0'), '--jobs must be >= 1'),
+    ('reproduce --jobs -1', cli('reproduce', '--dataset', 'nba', '--root', '{tmp}', '--jobs',
+                                '-1'), '--jobs must be >= 1'),
+    ('set value not YAML', train('--set', 'train.eta=[1'),
+     "--set train.eta: the value '\\[1' is not valid YAML"),
+    ('device tpu', train('--set', 'train.device=tpu'), "train.device: must be 'cpu', 'cuda'"),
+    ('device cuda missing', train('--set', 'train.device=cuda'),
+     "train.device='cuda' but cuda is not available"),
+    ('synthetic negative nodes', train('--set', 'data.synthetic={num_nodes: -5}'),
+     'data.synthetic: num_nodes must be >= 2, got -5'),
+    ('synthetic text', train('--set', 'data.synthetic={minority: many}'),
+     "data.synthetic: minority must be a number, got 'many'"),
+    ('synthetic split fractions', train('--set', 'data.synthetic={train: 0.8, val: 0.3}'),
+     'data.synthetic: train \\+ val must be < 1'),
+    ('follower_steps beyond memory', train('--set', 'train.follower_steps=1000000'),
+     'train.follower_steps=1000000 needs at least .* GiB of memory to train, more than the'),
+    ('hidden beyond memory', train('--set', 'model.hidden=10000000'),
+     'model.hidden=10000000 needs at least .* GiB of memory'),
     ('results not runs', train(setup=results('{"a": 1}')),
      'results.json is not a valid results file, a list of run records;'),
     ('results of another config', train(setup=results(json.dumps(FOREIGN_RUN))),
@@ -269,7 +314,7 @@ CASES = [
     ('train one label', api(lambda t: fb.fit(graph(y=zero_on('y', 'train_mask')))),
      'train_mask holds a single label'),
     ('test group without positives', api(lambda t: fb.fit(graph(y=no_positive_in_group))),
-     'test_mask: sensitive group\\(s\\) \\[1\\] have no positive row'),
+     'test_mask: sensitive group\\(s\\) \\[1\\] have fewer than 2 positive rows'),
     ('model dtype differs', api(lambda t: fb.fit(graph(x=lambda d: d.x.double()),
                                                  model=UserGNN().float())),
      'the model has torch.float32 parameters but the features are torch.float64'),
@@ -279,6 +324,16 @@ CASES = [
      api(lambda t: fb.fit(graph(), model=UserGNN(), batch_size=10)),
      'UserGNN does not expose a graph encoder'),
     ('bad override in fit', api(lambda t: fb.fit(graph(), eta=-2.0)), 'train.eta: must be >= 0'),
+    ('data key in fit', api(lambda t: fb.fit(graph(), data__split='stratified')),
+     'data.split is not read by fit, which trains the data it is given'),
+    ('data key in fit_tabular', api(lambda t: fit_tabular(table(), data__sensitive='race')),
+     'data.sensitive is not read by fit'),
+    ('one node of a group in val', api(lambda t: fb.fit(graph(sens=one_in_val_group))),
+     r'val_mask: sensitive group\(s\) \[1\] have fewer than 2 rows'),
+    ('float16 x', api(lambda t: fb.fit(graph(x=lambda d: d.x.half()))),
+     'x is torch.float16: .*pass x.float\\(\\)'),
+    ('bfloat16 x', api(lambda t: fb.fit(graph(x=lambda d: d.x.bfloat16()))),
+     'x is torch.bfloat16'),
     # numbers that train into NaN
     ('eta=inf', train('--set', 'train.eta=.inf'), 'train.eta: must be a finite number, got inf'),
     ('leader_lr=inf', api(lambda t: fb.fit(graph(), leader_lr=float('inf'))),

@@ -93,3 +93,23 @@ def test_ddp_example_two_processes_equal_one(tmp_path):
     # the methods train differently, so equal parameters are not one untouched start
     block = 'block.lins.0.weight'
     assert not torch.allclose(runs[1]['bilevel'][block], runs[1]['lagrangian'][block])
+
+
+# Lightning 2.6 flattens its loaders with a torch pytree call that torch 2.13 deprecates
+@pytest.mark.filterwarnings('ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning')
+def test_lightning_example_resumed_from_a_checkpoint_selects_as_uninterrupted(tmp_path):
+    pytest.importorskip('lightning')
+    import logging
+    sys.path.insert(0, str(EXAMPLES))
+    import lightning_module
+    from graph_data import fair_sbm
+    logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
+    data = fair_sbm(num_nodes=300, seed=1)
+    whole = lightning_module.train(data, fair=True, seed=0, epochs=16)
+    winner = whole[1]
+    assert winner < 16  # the checkpoint below then holds the winner's snapshot
+    checkpoint = str(tmp_path / 'part.ckpt')
+    lightning_module.train(data, fair=True, seed=0, epochs=winner, checkpoint=checkpoint)
+    resumed = lightning_module.train(data, fair=True, seed=5, epochs=16, checkpoint=checkpoint,
+                                     resume=True)  # another seed: the checkpoint decides
+    assert resumed == whole  # the same selected epoch and the same test metrics

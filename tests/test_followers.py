@@ -51,8 +51,10 @@ def test_own_loop_equals_the_library_fit(method):
     start = copy.deepcopy(model.state_dict())
     fb.fit(data, method=method, model=model, epochs=10, eta=20.0, progress=False,
            selection__rule='last')
-    cls = UnrolledFollower if method == 'bilevel' else FirstOrderFollower
-    _own_loop(mine, data, cls(mine, fb.DemographicParityLoss(), eta=20.0, lr=1e-2), steps=10)
+    follower = UnrolledFollower(mine, fb.DemographicParityLoss(), eta=20.0, step_size=1e-2) \
+        if method == 'bilevel' else FirstOrderFollower(mine, fb.DemographicParityLoss(),
+                                                       eta=20.0, lr=1e-2)
+    _own_loop(mine, data, follower, steps=10)
     moved = 0.0
     for name, value in model.state_dict().items():
         torch.testing.assert_close(mine.state_dict()[name], value, atol=1e-6, rtol=0, msg=name)
@@ -77,7 +79,7 @@ def test_unrolled_step_by_hand():
         head.weight.fill_(0.9)
     model = torch.nn.ModuleDict({'encoder': encoder, 'block': block, 'head': head})
     alpha, eta = 0.5, 3.0
-    follower = UnrolledFollower(model, fb.DemographicParityLoss(), eta=eta, lr=alpha)
+    follower = UnrolledFollower(model, fb.DemographicParityLoss(), eta=eta, step_size=alpha)
     logits = follower.respond(encoder(x), lambda h: head(block(h)).view(-1), s)
     F.binary_cross_entropy_with_logits(logits, y).backward()
 
@@ -108,7 +110,7 @@ def test_the_follower_owns_its_block():
     data = tiny_graph(n=60)
     torch.manual_seed(0)
     model = SplitGNN(data.num_features)
-    follower = UnrolledFollower(model, fb.DemographicParityLoss(), eta=50.0, lr=1e-1)
+    follower = UnrolledFollower(model, fb.DemographicParityLoss(), eta=50.0, step_size=1e-1)
     assert all(not p.requires_grad for p in fb.follower_parameters(model))
     block_before = copy.deepcopy(model.block.state_dict())
     # an optimiser over every parameter: the leader's step must leave the block alone
@@ -187,8 +189,8 @@ def test_rows_and_labels_select_what_the_fairness_loss_sees():
         follower.respond(hidden, model.decode, data.sens[rows], rows=rows)
 
 
-def test_a_model_without_a_block_is_refused():
-    with pytest.raises(ValueError, match='contains no FairnessBlock'):
-        UnrolledFollower(torch.nn.Linear(3, 1), fb.DemographicParityLoss())
+def test_a_module_without_parameters_is_refused():
+    with pytest.raises(ValueError, match='ReLU has no parameters for the follower to own'):
+        UnrolledFollower(torch.nn.ReLU(), fb.DemographicParityLoss())
     with pytest.raises(ValueError, match='steps must be >= 1'):
         FirstOrderFollower(SplitGNN(3), fb.DemographicParityLoss(), steps=0)

@@ -129,7 +129,7 @@ def test_bad_inputs(bad, match):
 def test_multiclass_group_without_a_class_is_named():
     # labels 0 and 2 make the metric multi-class; group 0 has no row of class 2
     with pytest.raises(ValueError, match="group 0 has no rows of class 2"):
-        equal_opportunity_difference([0, 2, 0, 2], [0, 1, 0, 2], sensitive_features=[0, 1, 1, 1])
+        equal_opportunity_difference([0, 2, 0, 2], [0, 2, 0, 2], sensitive_features=[0, 1, 1, 1])
 
 
 def test_same_signatures_as_fairlearn():

@@ -77,8 +77,8 @@ def test_an_intersection_too_small_to_measure_is_named_by_its_values():
     rare = ((data.sens == 1) & data.test_mask).nonzero().view(-1)[:1]
     second[rare] = 0  # (1, 0): a single node, in test
     data.sens = torch.stack([data.sens, second], 1)
-    with pytest.raises(ValueError, match=r'test_mask: sensitive group\(s\) \[\(1, 0\)\] have no '
-                                         'positive row'):
+    with pytest.raises(ValueError, match=r'test_mask: sensitive group\(s\) \[\(1, 0\)\] have '
+                                         'fewer than 2 rows'):
         fb.fit(data, epochs=1, progress=False)
 
 

@@ -26,6 +26,9 @@ ADULT_COLUMNS = ['age', 'workclass', 'fnlwgt', 'education', 'education-num', 'ma
                  'occupation', 'relationship', 'race', 'sex', 'capital-gain', 'capital-loss',
                  'hours-per-week', 'native-country', 'income']
 ADULT_URL = 'https://archive.ics.uci.edu/ml/machine-learning-databases/adult'
+# Records of the UCI originals, which have no published digest: a download is checked
+# against them (and against the columns and labels _read_adult_file checks) before use.
+ADULT_ROWS = {'adult.data': 32561, 'adult.test': 16281}
 HEALTH_AGE_GROUPS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70-79', '80+']
 TABULAR_DATASETS = ('adult', 'health')
 
@@ -98,6 +101,12 @@ def _read_adult_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _check_adult_rows(path: Path, rows: int) -> None:
+    found = len(_read_adult_file(path))
+    if found != rows:
+        raise ValueError(f'{found} records, the UCI file has {rows}')
+
+
 def column_encoder(frame: pd.DataFrame, *, handle_unknown: str = 'ignore') -> ColumnTransformer:
     """One-hot for the non-numeric columns and standardisation for the numeric ones,
     fitted on ``frame``."""
@@ -139,7 +148,8 @@ def load_adult(root: str | Path, *, sensitive: str = 'sex', val_fraction: float 
         from graph_data.download import fetch
         root.mkdir(parents=True, exist_ok=True)
         for name in missing:  # the UCI originals: no reference sha256 is known for them
-            fetch(f'{ADULT_URL}/{name}', root, owner='Adult')
+            fetch(f'{ADULT_URL}/{name}', root, owner='Adult',
+                  check=lambda path, name=name: _check_adult_rows(path, ADULT_ROWS[name]))
         missing = [n for n in ('adult.data', 'adult.test') if not (root / n).is_file()]
     if missing:
         raise FileNotFoundError(f'Adult: {", ".join(missing)} not found in {root}; put them '

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -33,6 +34,22 @@ def _intersections(groups: pd.DataFrame):
     values = np.empty(len(names), dtype=object)
     values[:] = names
     return values, codes
+
+
+def _aligned(sensitive_features: Any, X: Any) -> pd.DataFrame:
+    """The sensitive features as a frame in ``X``'s row order: a pandas Series or
+    DataFrame is matched to a DataFrame ``X`` by index (as pandas aligns), and refused when
+    its index holds other labels; anything else is taken by position."""
+    groups = pd.DataFrame(sensitive_features)
+    if isinstance(sensitive_features, (pd.Series, pd.DataFrame)) and \
+            isinstance(X, pd.DataFrame) and not groups.index.equals(X.index):
+        if len(groups) != len(X) or groups.index.has_duplicates or \
+                not groups.index.sort_values().equals(X.index.sort_values()):
+            raise ValueError("sensitive_features' index does not match X's (the same labels "
+                             'are needed to align rows); reset both indexes or pass '
+                             'sensitive_features.to_numpy() to match by position')
+        groups = groups.loc[X.index]
+    return groups
 
 
 class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
@@ -204,6 +221,11 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         elif frame.shape[1] != self.n_features_in_:
             raise ValueError(f'X has {frame.shape[1]} features, but {type(self).__name__} is '
                              f'expecting {self.n_features_in_} features as input')
+        elif fitted_names is not None:  # scikit-learn's convention: warn, match by position
+            warnings.warn(f'X does not have valid feature names, but {type(self).__name__} '
+                          'was fitted with feature names', UserWarning, stacklevel=3)
+            frame.columns = list(fitted_names)
+            frame = frame.infer_objects()
         self._check_values(frame)
         for name, transformer, columns in self.encoder_.transformers_:
             if name != 'categorical':
@@ -261,7 +283,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         if y.dtype.kind in 'fc' and not np.isfinite(y).all():
             raise ValueError('y contains NaN or infinity; give every row a class label')
         check_classification_targets(y)
-        groups = pd.DataFrame(sensitive_features)  # one column per sensitive attribute
+        groups = _aligned(sensitive_features, X)  # one column per sensitive attribute
         if groups.ndim != 2 or groups.shape[1] == 0:
             raise ValueError('sensitive_features must be one value per row, or one column per '
                              f'sensitive attribute; got shape {np.shape(sensitive_features)}')

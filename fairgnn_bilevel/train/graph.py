@@ -45,7 +45,8 @@ def intersect_groups(sens: Tensor) -> tuple:
 
 def as_node_data(data: Data) -> Data:
     """``data`` in the shapes training reads, from the shapes PyG users also pass: ``y`` and
-    ``sens`` of shape ``[N, 1]`` become ``[N]``, ``sens`` of shape ``[N, k]`` (several
+    ``sens`` of shape ``[N, 1]`` become ``[N]``, integer or boolean ``y`` and ``sens`` of
+    any width become ``int64``, ``sens`` of shape ``[N, k]`` (several
     attributes) becomes the intersectional group of each node (:func:`intersect_groups`,
     their values in ``data.group_names``), masks given as node indices become boolean
     masks.  A shallow copy when anything changes (``data`` itself is left as it is)."""
@@ -53,6 +54,9 @@ def as_node_data(data: Data) -> Data:
     n = data.num_nodes
     for name, what in (('y', 'label'), ('sens', 'group')):
         value = data.get(name)
+        if isinstance(value, Tensor) and not value.is_floating_point() and \
+                value.dtype != torch.long:  # bool, uint8, int32: group ids index as int64
+            value = changes[name] = value.long()
         if isinstance(value, Tensor) and value.dim() == 2:
             if value.size(1) == 1:
                 changes[name] = value.view(-1)
@@ -102,6 +106,10 @@ def validate_graph(data: Data) -> None:
     if x.dim() != 2 or not x.is_floating_point():
         raise ValueError(f'x must be a 2-D floating-point tensor [nodes, features], got '
                          f'dtype {x.dtype} and shape {tuple(x.shape)}; use x.float()')
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f'x is {x.dtype}: parameters and optimiser state in half precision '
+                         'lose the small updates training makes; pass x.float() (for mixed '
+                         'precision, keep float32 data and train under torch.autocast)')
     for problem, bad in (('NaN', torch.isnan(x)), ('infinite values', torch.isinf(x))):
         rows = bad.any(1).nonzero().view(-1)
         if len(rows):

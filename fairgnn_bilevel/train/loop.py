@@ -81,7 +81,7 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
     """
     if epochs < 1 or eval_every < 1:
         raise ValueError(f'epochs and eval_every must be >= 1, got {epochs} and {eval_every}')
-    archive = ParetoArchive()
+    archive = ParetoArchive(rule)
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False,
                mininterval=0.5)
     for epoch in bar:
@@ -96,14 +96,13 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
         if epoch % eval_every == 0 or epoch == epochs:
             val = task.evaluate('val')
             record = {'epoch': epoch, **val}
-            archive.add(record, task.model.state_dict(),
-                        keep=rule.may_win(record, archive.records))
+            archive.add(record, task.model.state_dict())
             bar.set_postfix(loss=f"{losses['task_loss']:.3f}", val_acc=f"{val['acc']:.3f}",
                             val_dp=f"{val['dp']:.3f}", refresh=False)
-    selected = rule.select(archive.records)
+    record, state = archive.best()
+    selected = int(record['epoch'])
     if selected != epochs:  # the model already holds the final epoch's parameters
-        task.model.load_state_dict(archive.snapshot(selected))
-    record = next(r for r in archive.records if r['epoch'] == selected)
+        task.model.load_state_dict(state)
     return LoopResult(selected_epoch=selected,
                       val={k: v for k, v in record.items() if k != 'epoch'},
                       history=archive.records)

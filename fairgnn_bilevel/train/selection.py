@@ -177,28 +177,83 @@ class SelectionRule(BaseModel):
 
 
 class ParetoArchive:
-    """Validation records of every epoch, plus snapshots of the non-dominated ones."""
+    """Validation records of every epoch, with parameter snapshots of only the epochs that
+    ``rule`` can still select: the non-dominated ones, the ones ``rule`` may pick although
+    dominated (:meth:`SelectionRule.may_win`), and the latest (rule ``last``).
 
-    def __init__(self) -> None:
+    A record is a mapping with ``epoch`` (int) and the validation metrics ``acc``, ``auc``,
+    ``dp`` and ``eo`` (fractions; :func:`~fairgnn_bilevel.evaluate` returns them), and
+    ``positive_rate`` or ``top_class_rate`` where known (the one-class guard reads it).
+    ``state_dict()`` / ``load_state_dict()`` carry records and snapshots through a
+    checkpoint, so a resumed run selects from its whole history.
+
+    Args:
+        rule (SelectionRule): the rule :meth:`best` applies (default: ``tolerance``).
+
+    Example::
+
+        archive = ParetoArchive(SelectionRule('tolerance'))
+        for epoch in range(1, epochs + 1):
+            ...  # train
+            archive.add({'epoch': epoch, **fb.evaluate(model, data, data.val_mask)},
+                        model.state_dict())
+        record, state = archive.best()
+        model.load_state_dict(state)
+    """
+
+    def __init__(self, rule: Optional[SelectionRule] = None) -> None:
+        self.rule = SelectionRule() if rule is None else rule
         self.records: List[Record] = []
         self._kept: Dict[int, tuple] = {}  # epoch -> (record, state)
         self._forced: Dict[int, dict] = {}  # epoch -> state
+        self._latest: Optional[tuple] = None  # (epoch, state)
 
-    def add(self, record: Record, state: dict, keep: bool = False) -> None:
-        """Record an epoch; keep a copy of ``state`` while no kept epoch dominates it, or
-        for good when ``keep`` (a winner a rule may pick although dominated)."""
-        self.records.append(record)
-        if keep:
-            self._forced[int(record['epoch'])] = copy.deepcopy(state)
+    def add(self, record: Record, state: dict) -> None:
+        """Record an epoch and keep a copy of ``state`` while it can still be selected."""
+        missing = [k for k in ('epoch', 'acc', 'auc', 'dp', 'eo') if k not in record]
+        if missing:
+            raise ValueError(f'a selection record needs epoch, acc, auc, dp and eo; this one '
+                             f'lacks {", ".join(missing)}')
+        epoch = int(record['epoch'])
+        copied = copy.deepcopy(state)
+        if self.rule.may_win(record, self.records):
+            self._forced[epoch] = copied
+        self.records.append(dict(record))
+        self._latest = (epoch, copied)
         if any(dominates(other, record) for other, _ in self._kept.values()):
             return
-        for epoch in [e for e, (other, _) in self._kept.items() if dominates(record, other)]:
-            del self._kept[epoch]
-        self._kept[int(record['epoch'])] = (record, copy.deepcopy(state))
+        for old in [e for e, (other, _) in self._kept.items() if dominates(record, other)]:
+            del self._kept[old]
+        self._kept[epoch] = (record, copied)
 
     def snapshot(self, epoch: int) -> Optional[dict]:
+        """The state kept for ``epoch`` (``None`` when it can no longer be selected)."""
         kept = self._kept.get(epoch)
-        return self._forced.get(epoch) if kept is None else kept[1]
+        if kept is not None:
+            return kept[1]
+        if self._latest is not None and self._latest[0] == epoch:
+            return self._latest[1]
+        return self._forced.get(epoch)
+
+    def best(self) -> Tuple[Record, dict]:
+        """The record ``rule`` selects and its state."""
+        epoch = self.rule.select(self.records)
+        record = next(r for r in self.records if int(r['epoch']) == epoch)
+        return record, self.snapshot(epoch)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Records and snapshots, to save in a checkpoint (``torch.save``)."""
+        return {'rule': self.rule.model_dump(), 'records': copy.deepcopy(self.records),
+                'kept': {e: state for e, (_, state) in self._kept.items()},
+                'forced': dict(self._forced), 'latest': self._latest}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.rule = SelectionRule(**state['rule'])
+        self.records = copy.deepcopy(state['records'])
+        by_epoch = {int(r['epoch']): r for r in self.records}
+        self._kept = {int(e): (by_epoch[int(e)], s) for e, s in state['kept'].items()}
+        self._forced = {int(e): s for e, s in state['forced'].items()}
+        self._latest = state['latest']
 
     def __len__(self) -> int:
         return len(self._kept)

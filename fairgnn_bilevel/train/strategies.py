@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Module
 
-from ..followers import Decode, FirstOrderFollower, UnrolledFollower
+from ..followers import (Decode, FirstOrderFollower, Follower, UnrolledFollower,
+                         leader_gradients_averaged)
 from ..losses import CovarianceLoss, make_fairness_loss, probabilities
 from ..nn.fairness_block import follower_parameters, leader_parameters
 from .distributed import Shard
@@ -138,6 +139,9 @@ class Strategy:
         """One update; returns the step's losses.  ``fairness_scale`` multiplies η or λ."""
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Hand back what the strategy took from the model (a follower's parameters)."""
+
 
 def _floats(**losses: Tensor) -> Dict[str, float]:
     return {name: float(value.detach()) for name, value in losses.items()}
@@ -186,32 +190,36 @@ class UnrolledBilevel(Strategy):
     :class:`~fairgnn_bilevel.followers.UnrolledFollower` of ``follower_steps`` plain
     gradient steps of size ``follower_step_size`` on :math:`\eta\phi` (``fairness``)."""
 
-    follower_type: Type = UnrolledFollower
-
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  follower_step_size: float = DEFAULTS['follower_step_size'],
                  eta: float = DEFAULTS['eta'], follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
-        self._init(model, follower_step_size, leader_lr, eta, follower_steps, fairness,
-                   weight_decay, shard, num_groups)
-
-    def _init(self, model: Module, follower_lr: float, leader_lr: float, eta: float,
-              follower_steps: int, fairness: str, weight_decay: float,
-              shard: Optional[Shard], num_groups: Optional[int]) -> None:
-        if follower_steps < 1:
-            raise ValueError(f'follower_steps must be >= 1, got {follower_steps}')
         super().__init__(shard)
-        self.follower = self.follower_type(model, self._fairness(fairness, num_groups),
-                                           eta=eta, lr=follower_lr, steps=follower_steps,
-                                           reduce=self.reduce)
-        self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
+        follower_parameters(model)  # the runner finds the follower by its FairnessBlock
+        loss = self._fairness(fairness, num_groups)
+        self._lead(model, UnrolledFollower(model, loss, eta=eta, step_size=follower_step_size,
+                                           steps=follower_steps), leader_lr, weight_decay)
+
+    def _lead(self, model: Module, follower: Follower, leader_lr: float,
+              weight_decay: float) -> None:
+        self.follower = follower
+        try:
+            self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
+        except BaseException:  # never leave the block frozen
+            follower.release()
+            raise
+
+    def release(self) -> None:
+        self.follower.release()
 
     def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
-        logits = self.follower.respond(batch.hidden, decode, batch.groups, batch.fair_labels,
-                                       rows=batch.fair, scale=fairness_scale)
+        with leader_gradients_averaged():  # _descend averages over processes itself
+            logits = self.follower.respond(batch.hidden, decode, batch.groups,
+                                           batch.fair_labels, rows=batch.fair,
+                                           scale=fairness_scale)
         f = batch.task_loss(logits)
         self._descend(self.leader_optimizer, f)
         return _floats(task_loss=f, fairness_loss=self.follower.last_loss)
@@ -223,16 +231,19 @@ class FirstOrderBilevel(UnrolledBilevel):
     the leader then steps on the task loss at its new point.  Other arguments: see
     :class:`UnrolledBilevel`."""
 
-    follower_type = FirstOrderFollower
-
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
                  follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
-        self._init(model, follower_lr, leader_lr, eta, follower_steps, fairness,
-                   weight_decay, shard, num_groups)
+        Strategy.__init__(self, shard)
+        follower_parameters(model)  # the runner finds the follower by its FairnessBlock
+        loss = self._fairness(fairness, num_groups)
+        # fused: the runner's Adam everywhere (recorded runs stay bit-identical)
+        self._lead(model, FirstOrderFollower(model, loss, eta=eta, lr=follower_lr,
+                                             steps=follower_steps, fused=True),
+                   leader_lr, weight_decay)
 
 
 class Reference(Strategy):

@@ -14,6 +14,7 @@ def test_download_from_local_server(tmp_path, file_server, monkeypatch):
     monkeypatch.setattr(PokecZ, 'url', url)
     monkeypatch.setattr(PokecZ, 'checksums', {
         'region_job.csv': sha256(served / 'region_job.csv')})
+    monkeypatch.setattr(PokecZ, 'node_rows', len(frame))
     root = tmp_path / 'fresh'
     with pytest.raises(FileNotFoundError, match='pass download=True'):
         load_dataset('pokec_z', root)

@@ -110,6 +110,7 @@ def test_adult_download_from_local_server(tmp_path, monkeypatch, file_server):
     served, url = file_server
     write_uci_original(served)
     monkeypatch.setattr(datasets, 'ADULT_URL', url)
+    monkeypatch.setattr(datasets, 'ADULT_ROWS', {'adult.data': 60, 'adult.test': 60})
     data = load_adult(tmp_path / 'fresh', download=True)
     assert len(data.y['test']) == 60
     assert (tmp_path / 'fresh' / 'adult.test').read_bytes() == (served / 'adult.test').read_bytes()

@@ -1,7 +1,8 @@
+import io
 import random
 
-
 import pytest
+import torch
 
 from fairgnn_bilevel.train.selection import ParetoArchive, SelectionRule, dominates
 
@@ -43,21 +44,50 @@ def test_dominance():
     assert not dominates(RECORDS[2], RECORDS[2])
 
 
+RULE_CASES = [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
+              SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
+              SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=0.0),
+              SelectionRule('last')]
+
+
 @pytest.mark.parametrize('seed', range(20))
-def test_archive_keeps_every_possible_winner(seed):
+@pytest.mark.parametrize('rule', RULE_CASES, ids=lambda r: r.describe().split(':')[0])
+def test_archive_keeps_every_possible_winner(seed, rule):
     rng = random.Random(seed)
-    archive = ParetoArchive()
-    rules = [SelectionRule('best_acc'), SelectionRule('tolerance', acc_tolerance=0.05),
-             SelectionRule('fairgnn', min_acc=0.5, min_auc=0.5), SelectionRule('pareto'),
-             SelectionRule('dp_budget', max_dp=0.3), SelectionRule('dp_budget', max_dp=0.0)]
+    archive = ParetoArchive(rule)
     for epoch in range(1, 200):
         r = rec(epoch, *(round(rng.random(), 2) for _ in range(4)))  # rounding makes ties
-        archive.add(r, {'epoch': epoch}, keep=any(rule.may_win(r, archive.records)
-                                                  for rule in rules))
-    for rule in rules:
-        winner = rule.select(archive.records)
-        assert archive.snapshot(winner) == {'epoch': winner}
+        archive.add(r, {'epoch': epoch})
+    winner = rule.select(archive.records)
+    record, state = archive.best()
+    assert record['epoch'] == winner and state == {'epoch': winner}
     assert len(archive) < 199
+
+
+def test_archive_checkpoint_resumes_the_same_selection():
+    rng = random.Random(0)
+    records = [rec(e, *(round(rng.random(), 2) for _ in range(4))) for e in range(1, 101)]
+    whole = ParetoArchive(SelectionRule('fairgnn', min_acc=0.3, min_auc=0.3))
+    for r in records:
+        whole.add(r, {'w': torch.tensor([float(r['epoch'])])})
+    first = ParetoArchive(SelectionRule('fairgnn', min_acc=0.3, min_auc=0.3))
+    for r in records[:50]:
+        first.add(r, {'w': torch.tensor([float(r['epoch'])])})
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)  # as a checkpoint holds it
+    buffer.seek(0)
+    resumed = ParetoArchive()
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    for r in records[50:]:
+        resumed.add(r, {'w': torch.tensor([float(r['epoch'])])})
+    (got, got_state), (want, want_state) = resumed.best(), whole.best()
+    assert got == want and torch.equal(got_state['w'], want_state['w'])
+    assert resumed.records == whole.records
+
+
+def test_archive_names_a_record_without_metrics():
+    with pytest.raises(ValueError, match='lacks dp, eo'):
+        ParetoArchive().add({'epoch': 1, 'acc': 0.5, 'auc': 0.5}, {})
 
 
 def test_fairgnn_rule_is_fairgnns_code():

@@ -158,7 +158,7 @@ def test_each_strategy_takes_only_its_own_hyperparameters():
 
 def test_bad_options():
     model = FairBiNNGNN(3, 4)
-    with pytest.raises(ValueError, match='follower_steps must be >= 1'):
+    with pytest.raises(ValueError, match='steps must be >= 1, got 0'):
         UnrolledBilevel(model, follower_steps=0)
     with pytest.raises(ValueError, match='unknown method'):
         make_strategy('adversarial', model)
