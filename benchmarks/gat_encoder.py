@@ -47,7 +47,7 @@ def main() -> None:
         ours.convs.load_state_dict(pyg.convs.state_dict())
         prepared = ours.prepare(x, edge_index)
         steps = {'pyg_gat': lambda: pyg(x, edge_index).relu().sum().backward(),
-                 'gat_encoder': lambda: ours.encode(prepared).sum().backward()}
+                 'gat_encoder': lambda: ours.encode_prepared(prepared).sum().backward()}
         times = {key: [] for key in steps}
         for round_ in range(args.rounds + 1):
             for key, step in steps.items():

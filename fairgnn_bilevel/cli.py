@@ -82,7 +82,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f'train.method={args.method}')
     if args.root:
         overrides.append(f'data.root={args.root}')
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, command_line=True)
     # a --set value the run would not read is refused; a file may hold every method's keys
     check_read(config, override_keys(args.overrides))
     unread = unread_keys(config, flat_keys(read_yaml(args.config)))
@@ -136,7 +136,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .engine import resolve_config, unread_keys
     from .sweep import run_sweep
     overrides = list(args.overrides) + ([f'data.root={args.root}'] if args.root else [])
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, command_line=True)
     # a --set value is refused when neither of the sweep's methods reads it
     keys = override_keys(args.overrides)
     for key in set(unread_keys(resolve_config(config, 'bilevel'), keys)) & set(

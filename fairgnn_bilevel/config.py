@@ -110,7 +110,9 @@ class TrainConfig(_Section):
     num_neighbors: Optional[List[Int]] = None
     seed: Int = Field(0, ge=0)
     device: Str = 'cpu'
-    threads: Union[Int, Str] = 'auto'              # torch intra-op threads (train/threads.py)
+    # torch intra-op threads (train/threads.py); None leaves the caller's count (the
+    # library's default), the CLI's default is 'auto'
+    threads: Optional[Union[Int, Str]] = None
 
     @field_validator('num_neighbors')
     @classmethod
@@ -136,8 +138,8 @@ class TrainConfig(_Section):
 
     @field_validator('threads')
     @classmethod
-    def _auto_or_count(cls, value: Union[int, str]) -> Union[int, str]:
-        if value != 'auto' and not (isinstance(value, int) and value >= 1):
+    def _auto_or_count(cls, value: Union[int, str, None]) -> Union[int, str, None]:
+        if value is not None and value != 'auto' and not (isinstance(value, int) and value >= 1):
             raise ValueError("must be 'auto' or a whole number >= 1")
         return value
 
@@ -173,7 +175,8 @@ def check_applies(config: Config, kind: str) -> None:
     if kind == 'table' and STRATEGIES[method].needs_group_scores:
         raise ConfigError(f'train.method={method} trains a graph estimator of the sensitive '
                           'groups and applies to graphs only; use bilevel or lagrangian')
-    if config.train.fairness_rows == 'known' and config.train.fairness != 'dp':
+    if config.train.fairness_rows == 'known' and \
+            FAIRNESS_LOSSES[config.train.fairness].needs_labels:
         raise ConfigError(f'train.fairness_rows=known includes unlabelled nodes, which the '
                           f'{config.train.fairness!r} fairness loss cannot use; set '
                           'train.fairness=dp or train.fairness_rows=train')
@@ -307,6 +310,12 @@ def read_yaml(path: str | Path) -> Dict[str, Any]:
     return values
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    """Read a YAML config, apply ``key=value`` overrides, validate."""
-    return from_dict(apply_overrides(read_yaml(path), overrides))
+def load_config(path: str | Path, overrides: Iterable[str] = (), *,
+                command_line: bool = False) -> Config:
+    """Read a YAML config, apply ``key=value`` overrides, validate.  ``command_line``: a
+    command owns its process, so an unset ``train.threads`` becomes ``'auto'`` (a library
+    call leaves the caller's thread count alone)."""
+    values = apply_overrides(read_yaml(path), overrides)
+    if command_line and (values.get('train') or {}).get('threads') is None:
+        set_key(values, 'train.threads', 'auto')
+    return from_dict(values)

@@ -272,7 +272,7 @@ def _check_distributed(config: Config, graph: bool, shard: Shard) -> None:
                           'train.num_neighbors), or run one process')
 
 
-def _threads(setting: Union[int, str], step_cost: float, shard: Shard) -> int:
+def _threads(setting: Union[int, str, None], step_cost: float, shard: Shard) -> int:
     # the processes on one machine share its cores
     if shard.distributed and setting == 'auto':
         return max(1, available_cores() // local_world_size())

@@ -29,7 +29,7 @@ __all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
            'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split',
-           'MIN_GROUP_ROWS', 'DataWarning']
+           'MIN_GROUP_ROWS', 'DataWarning', 'group_order']
 
 
 # The fewest rows of a group (and positive rows of a group) that an evaluated split may
@@ -78,11 +78,11 @@ def intersections(rows: Any) -> Tuple[np.ndarray, List[tuple]]:
         rows: the sensitive values of each row, shape ``[n, k]``, any column types.
 
     Returns:
-        (code of each row's group ``[n]``; the distinct rows as tuples of values, sorted
-        by their text so that columns of mixed types sort too).
+        (code of each row's group ``[n]``; the distinct rows as tuples of values, in
+        :func:`group_order`).
     """
     keys = [tuple(_py(v) for v in row) for row in rows]
-    names = sorted(set(keys), key=lambda key: tuple(map(str, key)))
+    names = sorted(set(keys), key=group_order)
     code_of = {name: code for code, name in enumerate(names)}
     return np.array([code_of[key] for key in keys], dtype=np.int64), names
 
@@ -213,8 +213,15 @@ def _classes(y_true: np.ndarray, labels: Optional[Sequence[Any]],
 
 
 def _order(value: Any) -> tuple:
-    """Sort key of class values of mixed types: numbers by value, then text."""
+    """Sort key of values of mixed types: numbers by value, then text."""
     return (0, value, '') if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def group_order(key: tuple) -> tuple:
+    """The one order of intersectional groups everywhere (metrics, ``fit``, the
+    estimator): tuples compared value by value, numbers by value (``(2, 0)`` before
+    ``(10, 0)``) and before text."""
+    return tuple(_order(v) for v in key)
 
 
 def _outcomes(classes: List[Any]) -> List[Any]:

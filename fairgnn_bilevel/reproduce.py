@@ -241,7 +241,8 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
         check_seeds(seeds)
     if jobs < 1:
         raise ConfigError(f'--jobs must be >= 1 (worker processes), got {jobs}')
-    base = load_config(config_dir / f'{dataset}.yaml', [f'data.root={root}', *overrides])
+    base = load_config(config_dir / f'{dataset}.yaml', [f'data.root={root}', *overrides],
+                       command_line=True)
     if seeds is None:
         seeds = default_seeds(load_data(base))
     values = base.to_dict()

@@ -1,8 +1,9 @@
 """Models split for the Stackelberg game: ``encode`` (leader) → fairness block (follower) → head.
 
-A :class:`BilevelModel` exposes ``decode(hidden)`` = head(fairness_block(hidden)), so a
-training step can compute the encoder's output once and let both players reuse it: the
-follower only moves the block, which leaves the encoder's output unchanged.
+A :class:`BilevelModel` exposes ``decode(hidden)`` = head(fairness_block(hidden)) (and the
+graph models ``encode(x, edge_index)``), so a training step can compute the encoder's output
+once and let both players reuse it: the follower only moves the block, which leaves the
+encoder's output unchanged.
 """
 from __future__ import annotations
 
@@ -105,8 +106,13 @@ class FairBiNNGNN(BilevelModel):
         for module in (self.encoder, self.fairness_block, self.head):
             module.reset_parameters()
 
+    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """The leader's layers before the fairness block: hidden rows ``[N, d]`` of every
+        node (the follower's input, :meth:`decode` 's argument)."""
+        return self.encoder(x, edge_index)
+
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.decode(self.encoder(x, edge_index))
+        return self.decode(self.encode(x, edge_index))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, '

@@ -1,7 +1,8 @@
-"""Graph encoders behind one interface: ``prepare`` the graph once, ``encode`` many times.
+"""Graph encoders behind one interface: ``prepare`` the graph once, ``encode_prepared`` many
+times.
 
 ``prepare(x, edge_index)`` holds the work that depends on the data only (normalisation,
-propagated inputs); ``encode(prepared, rows)`` returns hidden rows for the given nodes
+propagated inputs); ``encode_prepared(prepared, rows)`` returns hidden rows for the given nodes
 (all nodes when ``rows`` is ``None``).  Training calls ``prepare`` once per graph.
 Mini-batch training prepares each sampled subgraph with ``prepare_subgraph`` and evaluates
 with ``prepare_inference`` and ``inference``, which may trade speed for memory.
@@ -33,7 +34,7 @@ class GraphEncoder(Module):
     def prepare(self, x: Tensor, edge_index: Tensor) -> Any:
         raise NotImplementedError
 
-    def encode(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
+    def encode_prepared(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
     def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Any:
@@ -51,12 +52,13 @@ class GraphEncoder(Module):
         return self.prepare(x, edge_index)
 
     def inference(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
-        """The full-graph output's ``rows`` without gradients (default: :meth:`encode`)."""
+        """The full-graph output's ``rows`` without gradients (default:
+        :meth:`encode_prepared`)."""
         with torch.no_grad():
-            return self.encode(prepared, rows)
+            return self.encode_prepared(prepared, rows)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.encode(self.prepare(x, edge_index))
+        return self.encode_prepared(self.prepare(x, edge_index))
 
 
 Plan = List[Tuple[Tensor, Optional[Tensor]]]
@@ -182,7 +184,7 @@ class GCNEncoder(GraphEncoder):
         most two ``[|V|, hidden]`` tensors and a chunk's, never :math:`\hat{A}X` or a
         whole forward's activations."""
         if prepared.propagated_x is not None:
-            return self.encode(prepared, rows)
+            return self.encode_prepared(prepared, rows)
         adj, h, diagonal = prepared.adj, prepared.x, prepared.diagonal
         n = adj.size(0)
         for layer, lin in enumerate(self.lins):
@@ -210,7 +212,7 @@ class GCNEncoder(GraphEncoder):
         h = self.act(h.add_(self.biases[layer]))  # in place: matmul outputs are not saved
         return F.dropout(h, p=self.dropout, training=self.training)
 
-    def encode(self, prepared: PreparedGCN, rows: Optional[Tensor] = None) -> Tensor:
+    def encode_prepared(self, prepared: PreparedGCN, rows: Optional[Tensor] = None) -> Tensor:
         if rows is None:
             h = self._finish(self.lins[0](prepared.propagated_x), 0)
             for layer in range(1, self.num_layers):
@@ -368,7 +370,7 @@ class GATEncoder(GraphEncoder):
                          for k in range(heads)], dim=-1)
         return out + conv.bias
 
-    def encode(self, prepared: PreparedGAT, rows: Optional[Tensor] = None) -> Tensor:
+    def encode_prepared(self, prepared: PreparedGAT, rows: Optional[Tensor] = None) -> Tensor:
         x = prepared.x
         for i, conv in enumerate(self.convs):
             x = self.act(self._layer(conv, x, prepared))

@@ -52,12 +52,12 @@ class GroupEstimator(Module):
     def prepare(self, x: Tensor, edge_index: Tensor) -> PreparedGCN:
         return self.first.prepare(x, edge_index)
 
-    def encode(self, prepared: PreparedGCN) -> Tensor:
-        h = spmm(prepared.adj, self.second(self.first.encode(prepared))) + self.bias
+    def encode_prepared(self, prepared: PreparedGCN) -> Tensor:
+        h = spmm(prepared.adj, self.second(self.first.encode_prepared(prepared))) + self.bias
         return self.out(h).view(-1)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.encode(self.prepare(x, edge_index))
+        return self.encode_prepared(self.prepare(x, edge_index))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.first.in_channels}, '

@@ -51,8 +51,12 @@ class FairBiNNMLP(BilevelModel):
             if module is not self and hasattr(module, 'reset_parameters'):
                 module.reset_parameters()
 
+    def encode(self, x: Tensor) -> Tensor:
+        """The leader's layers before the fairness block: hidden rows ``[n, d]``."""
+        return self.encoder(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encoder(x))
+        return self.decode(self.encode(x))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_features}, {self.hidden}, '

@@ -37,7 +37,7 @@ TABULAR_DATASETS = ('adult', 'health')
 class TabularData:
     """Features, labels and sensitive groups of each split, ready for training."""
 
-    X: Dict[str, np.ndarray]        # split -> [n, f] float32
+    X: Dict[str, np.ndarray]        # split -> [n, f] float32 ('test' optional)
     y: Dict[str, np.ndarray]        # split -> [n] int64 classes 0 .. C-1 ({0, 1}: binary)
     sens: Dict[str, np.ndarray]     # split -> [n] int64 group ids
     feature_names: List[str]
@@ -57,11 +57,15 @@ class TabularData:
         """Raise ``ValueError`` naming the split and the problem if this cannot be trained on:
         missing splits, mismatched rows or columns, non-finite features, labels other than
         the classes 0 .. C-1, negative groups, or a split without two labels and two groups
-        (validation and test: without every class in every group, for C >= 3)."""
+        (validation and test: without every class in every group, for C >= 3).  The test
+        split is optional (no test metrics without it)."""
         for split in ('train', 'val', 'test'):
+            if split == 'test' and not any(split in part for part in (self.X, self.y,
+                                                                     self.sens)):
+                continue
             if split not in self.X or split not in self.y or split not in self.sens:
-                raise ValueError(f'TabularData has no {split!r} split; it needs train, val '
-                                 'and test')
+                raise ValueError(f'TabularData has no {split!r} split; it needs train and val '
+                                 '(and test for test metrics) in X, y and sens')
             X, y, sens = (np.asarray(a) for a in (self.X[split], self.y[split],
                                                   self.sens[split]))
             if X.ndim != 2 or X.shape[1] != self.num_features:

@@ -1,6 +1,7 @@
 """A scikit-learn estimator for FairBiNN on tables, to drop in beside fairlearn's."""
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from typing import Any, Optional
@@ -14,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ..config import ConfigError
+from ..losses import FAIRNESS_LOSSES, FairnessLoss
 from ..metrics import check_split, intersections
 from ..nn.classifier import predict_proba
 from .. import engine
@@ -34,6 +36,26 @@ def _intersections(groups: pd.DataFrame):
     values = np.empty(len(names), dtype=object)
     values[:] = names
     return values, codes
+
+
+def _fairness_name(fairness: Any) -> Any:
+    """The runner's name of a fairness criterion given as a loss object (or a name)."""
+    if not isinstance(fairness, FairnessLoss):
+        return fairness  # a name: the config checks it
+    names = [name for name, cls in FAIRNESS_LOSSES.items() if type(fairness) is cls]
+    if not names or fairness.reduce is not None:
+        raise ValueError(f'fairness: FairBiNNClassifier trains with DemographicParityLoss() or '
+                         f'EqualOpportunityLoss() (aliases {", ".join(map(repr, FAIRNESS_LOSSES))}'
+                         f'), got {fairness!r}; for another loss, use it in your own loop '
+                         '(docs/own_loop.md)')
+    return names[0]
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a parameter still holds its default (a loss object equals its alias)."""
+    if isinstance(value, FairnessLoss):
+        return _fairness_name(value) == default
+    return value is default or (not isinstance(value, torch.nn.Module) and value == default)
 
 
 def _aligned(sensitive_features: Any, X: Any) -> pd.DataFrame:
@@ -93,8 +115,10 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         Weight λ of the fairness loss for ``'lagrangian'``.
     follower_steps : int, default=1
         Follower steps per leader step (bilevel methods).
-    fairness : str, default='dp'
-        Fairness loss: ``'dp'`` (demographic parity) or ``'eo'`` (equal opportunity).
+    fairness : FairnessLoss or str, default='dp'
+        The fairness criterion, as a loss object like fairlearn's constraint objects:
+        ``fb.DemographicParityLoss()`` or ``fb.EqualOpportunityLoss()``; ``'dp'`` and
+        ``'eo'`` are their aliases.
     val_fraction : float, default=0.2
         Part of the rows held out (stratified by label and group) to select the epoch
         with ``selection``; ``0`` trains on every row and keeps the last epoch.
@@ -102,6 +126,13 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         Selection rule, a name of :data:`~fairgnn_bilevel.train.selection.RULES`.
     random_state : int or None, default=None
         Seed of initialisation, shuffling and the validation split (``None``: 0).
+    module : torch Module, callable or None, default=None
+        Your own network instead of the built MLP: a module mapping the encoded features
+        ``[n, n_encoded]`` to logits (``[n]`` or ``[n, 1]`` for two classes, ``[n, C]`` for
+        more) with a ``fb.FairnessBlock`` inside (the follower's), copied at each ``fit``;
+        or a callable ``module(n_encoded, n_classes)`` returning one (``n_encoded``: the
+        columns after one-hot encoding, which ``fit`` learns).  The ``hidden`` and layer
+        parameters then do not apply.
 
     A hyperparameter set to other than its default that the chosen ``method`` or
     ``selection`` does not read (``eta`` with ``method='lagrangian'``) raises in ``fit``.
@@ -133,7 +164,8 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                  eta: float = DEFAULTS['eta'], lam: float = DEFAULTS['lam'],
                  follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'], val_fraction: float = 0.2,
-                 selection: str = 'tolerance', random_state: Optional[int] = None) -> None:
+                 selection: str = 'tolerance', random_state: Optional[int] = None,
+                 module: Any = None) -> None:
         self.method = method
         self.hidden = hidden
         self.layers_before = layers_before
@@ -151,6 +183,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.val_fraction = val_fraction
         self.selection = selection
         self.random_state = random_state
+        self.module = module
 
     # Each hyperparameter's config key: the config's checks name the parameter on error.
     # (FairGNN's alpha and beta are left out: that method trains on graphs only.)
@@ -241,15 +274,16 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f'val_fraction must be in [0, 1), got {self.val_fraction!r}')
         values = {key: getattr(self, name) for name, key in self._CONFIG_KEYS.items()}
+        values['train.fairness'] = _fairness_name(self.fairness)
         if self.val_fraction == 0:
             values['selection.rule'] = 'last'  # nothing held out to select on
         defaults = {name: p.default for name, p in
                     inspect.signature(type(self).__init__).parameters.items()}
         explicit = [key for name, key in self._CONFIG_KEYS.items()
-                    if getattr(self, name) != defaults[name]]
+                    if not _same(getattr(self, name), defaults[name])]
         try:
             config = engine.resolve_config(None, **values, **{'train.seed': seed})
-            engine.check_read(config, explicit)
+            engine.check_read(config, explicit, own_model=self.module is not None)
             return config
         except ConfigError as error:
             message = str(error)
@@ -319,7 +353,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                                           stratify=stratify)
         else:
             train = val = rows
-        pick = lambda a: {'train': a[train], 'val': a[val], 'test': a[val]}  # noqa: E731
+        pick = lambda a: {'train': a[train], 'val': a[val]}  # noqa: E731
         data = TabularData(X=pick(features), y=pick(labels),
                            sens=pick(sens_codes.astype(np.int64)),
                            feature_names=list(self.encoder_.get_feature_names_out()),
@@ -333,10 +367,39 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             check_split(f'the validation rows (val_fraction={self.val_fraction:g})',
                         labels[val], sensitive_features=sens_codes[val], evaluated=True,
                         group_names=self.groups_, num_classes=classes)
-        result = engine.train(data, cfg, progress=False)
+        result = engine.train(data, cfg, model=self._network(features), progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history
         return self
+
+    def _network(self, features: np.ndarray) -> Optional[torch.nn.Module]:
+        """A fresh copy of the ``module`` parameter (or the module its factory builds),
+        checked on two encoded rows; ``None`` builds the library's MLP."""
+        if self.module is None:
+            return None
+        classes = len(self.classes_)
+        if isinstance(self.module, torch.nn.Module):
+            network = copy.deepcopy(self.module)  # fit never changes a parameter
+        elif callable(self.module):
+            network = self.module(features.shape[1], classes)
+        else:
+            raise ValueError(f'module must be a torch Module or a callable (n_encoded, '
+                             f'n_classes) -> Module, got {type(self.module).__name__}')
+        try:
+            with torch.no_grad():
+                out = network(torch.as_tensor(features[:2]))
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise ValueError(f'module {type(network).__name__} cannot take the '
+                             f'{features.shape[1]} encoded feature columns '
+                             f'({str(error).splitlines()[0]}); build it for that input width '
+                             '(a callable module receives it)') from None
+        want = (2,) if classes == 2 else (2, classes)
+        if tuple(out.shape) not in (want, (2, 1)) and not (classes == 2 and
+                                                          tuple(out.shape) == (2, 2)):
+            raise ValueError(f'module {type(network).__name__} returns shape '
+                             f'{tuple(out.shape)} for 2 rows; {classes} classes need '
+                             f'{"[n] or [n, 1]" if classes == 2 else f"[n, {classes}]"}')
+        return network
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each class of ``classes_``, shape (n_samples, n_classes)."""

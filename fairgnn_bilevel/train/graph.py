@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from ..metrics import check_split, fairness_report
+from ..metrics import check_split, fairness_report, intersections
 from ..nn.classifier import BilevelModel, predict_proba
 from .strategies import Batch, Strategy
 
@@ -34,13 +34,14 @@ def intersect_groups(sens: Tensor) -> tuple:
 
     Returns:
         (group of each node ``[N]``, ``-1`` where unknown; the attribute values of each
-        group, a list of ``k``-tuples in sorted order).
+        group, a list of ``k``-tuples in :func:`~fairgnn_bilevel.metrics.group_order`, as
+        the metrics and the estimator order them).
     """
     known = (sens >= 0).all(1)
-    values, codes = torch.unique(sens[known], dim=0, return_inverse=True)
+    codes, names = intersections(sens[known].cpu().numpy())  # the metrics' one order
     groups = torch.full((sens.size(0),), -1, dtype=torch.long, device=sens.device)
-    groups[known] = codes.view(-1)
-    return groups, [tuple(int(v) for v in row) for row in values.tolist()]
+    groups[known] = torch.from_numpy(codes).to(sens.device)
+    return groups, names
 
 
 def as_node_data(data: Data) -> Data:
@@ -308,7 +309,7 @@ class GraphTask(NodeTask):
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float = 1.0) -> Dict[str, float]:
         if self.encodes_rows:
-            batch = self._batch(self.model.encoder.encode(self.prepared, self.train_rows))
+            batch = self._batch(self.model.encoder.encode_prepared(self.prepared, self.train_rows))
             return strategy.step(batch, self.model.decode, fairness_scale)
         return strategy.step(self._batch(self.data.x), self._decode_generic, fairness_scale)
 
@@ -318,7 +319,7 @@ class GraphTask(NodeTask):
         is propagated."""
         def logits() -> Tensor:
             if self.encodes_rows:
-                return self.model.decode(self.model.encoder.encode(self.prepared, rows))
+                return self.model.decode(self.model.encoder.encode_prepared(self.prepared, rows))
             out = node_logits(self.model(self.data.x, self.data.edge_index))
             return out if rows is None else out[rows]
         return predict_proba(self.model, logits)

@@ -46,11 +46,11 @@ def estimate_groups(data: Data, known: Tensor, *, epochs: int = 800, lr: float =
     estimator.train()
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
-        logits = estimator.encode(prepared)[known]
+        logits = estimator.encode_prepared(prepared)[known]
         F.binary_cross_entropy_with_logits(logits, target).backward()
         optimizer.step()
     estimator.eval()
     with torch.no_grad():
-        scores = torch.sigmoid(estimator.encode(prepared))
+        scores = torch.sigmoid(estimator.encode_prepared(prepared))
     scores[known] = target
     return scores

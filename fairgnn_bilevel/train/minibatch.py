@@ -192,7 +192,7 @@ class MiniBatchGraphTask(NodeTask):
             prepared = self._prepare(subgraph)
             seeds = subgraph.n_id[:subgraph.batch_size].to(self.labels.device)
             rows = torch.arange(subgraph.batch_size, device=seeds.device)
-            batch = Batch(self.model.encoder.encode(prepared, rows), self.labels[seeds],
+            batch = Batch(self.model.encoder.encode_prepared(prepared, rows), self.labels[seeds],
                           self.data.sens[seeds], nodes=seeds,
                           total=len(union) if distributed else None,
                           processes=self.shard.world_size)

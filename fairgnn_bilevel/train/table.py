@@ -45,9 +45,13 @@ class TabularTask:
         order = torch.randperm(len(y), generator=self.generator).to(y.device)
         totals: Dict[str, float] = {}
         batches = order.split(self.batch_size)
+        # a split model's players share its encoder rows; any other module is decoded whole
+        encode = getattr(self.model, 'encode', None)
+        decode = self.model.decode if encode is not None else self.model
         for rows in batches:
-            batch = Batch(self.model.encoder(X[rows]), y[rows].float(), sens[rows])
-            for name, value in strategy.step(batch, self.model.decode, fairness_scale).items():
+            hidden = X[rows] if encode is None else encode(X[rows])
+            batch = Batch(hidden, y[rows].float(), sens[rows])
+            for name, value in strategy.step(batch, decode, fairness_scale).items():
                 totals[name] = totals.get(name, 0.0) + value / len(batches)
         return totals
 

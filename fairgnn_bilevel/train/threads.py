@@ -58,9 +58,12 @@ def other_runnable(samples: int = 3, interval: float = 0.02) -> int:
     return seen
 
 
-def choose_threads(setting: Union[int, str], step_cost: float) -> int:
-    """The thread count for ``setting`` (``'auto'`` or a number) and a step of
-    ``step_cost`` multiply-adds (see the module docstring)."""
+def choose_threads(setting: Union[int, str, None], step_cost: float) -> int:
+    """The thread count for ``setting`` (``'auto'``, a number, or ``None``: the count torch
+    has now, the caller's) and a step of ``step_cost`` multiply-adds (see the module
+    docstring)."""
+    if setting is None:
+        return torch.get_num_threads()
     if setting != 'auto':
         return int(setting)
     cores = available_cores()

@@ -30,9 +30,9 @@ def test_receptive_field_rows_are_exact(num_layers):
     prepared = encoder.prepare(x, edge_index)
     rows = torch.tensor([3, 17, 42])
     dense_rows = torch.arange(0, n, 2)  # receptive field covers most of the graph
-    assert torch.allclose(encoder.encode(prepared, dense_rows), encoder.encode(prepared)[dense_rows],
+    assert torch.allclose(encoder.encode_prepared(prepared, dense_rows), encoder.encode_prepared(prepared)[dense_rows],
                           atol=1e-6)
-    assert torch.allclose(encoder.encode(prepared, rows), encoder.encode(prepared)[rows],
+    assert torch.allclose(encoder.encode_prepared(prepared, rows), encoder.encode_prepared(prepared)[rows],
                           atol=1e-6)
 
 
@@ -44,12 +44,12 @@ def test_row_plans_never_alias_between_temporary_row_sets():
     edge_index = torch.randint(0, n, (2, 200))
     encoder = GCNEncoder(4, 6, num_layers=2)
     prepared = encoder.prepare(torch.randn(n, 4), edge_index)
-    full = encoder.encode(prepared)
+    full = encoder.encode_prepared(prepared)
     generator = torch.Generator().manual_seed(0)
     for _ in range(200):
         size = int(torch.randint(1, 40, (1,), generator=generator))
         rows = torch.randperm(n, generator=generator)[:size]
-        assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+        assert torch.allclose(encoder.encode_prepared(prepared, rows), full[rows], atol=1e-6)
     assert len(prepared.plans) <= prepared.max_plans
 
 
@@ -58,11 +58,11 @@ def test_row_plan_follows_in_place_edits():
     n = 200
     encoder = GCNEncoder(4, 6, num_layers=2)
     prepared = encoder.prepare(torch.randn(n, 4), torch.randint(0, n, (2, 150)))
-    full = encoder.encode(prepared)
+    full = encoder.encode_prepared(prepared)
     rows = torch.tensor([1, 2, 3])
-    assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+    assert torch.allclose(encoder.encode_prepared(prepared, rows), full[rows], atol=1e-6)
     rows[:] = torch.tensor([150, 160, 170])
-    assert torch.allclose(encoder.encode(prepared, rows), full[rows], atol=1e-6)
+    assert torch.allclose(encoder.encode_prepared(prepared, rows), full[rows], atol=1e-6)
 
 
 @pytest.mark.parametrize('heads', [1, 2])
@@ -83,7 +83,7 @@ def test_gat_encoder_equals_pyg_gat_in_output_and_gradients(heads):
     got = encoder(x, edge_index)
     assert torch.allclose(got, expected, atol=1e-12)
     rows = torch.tensor([0, 7, 31])
-    assert torch.allclose(encoder.encode(encoder.prepare(x, edge_index), rows), expected[rows])
+    assert torch.allclose(encoder.encode_prepared(encoder.prepare(x, edge_index), rows), expected[rows])
     weights = torch.randn_like(expected)
     want = torch.autograd.grad((expected * weights).sum(), list(reference.convs.parameters()))
     have = torch.autograd.grad((got * weights).sum(), list(encoder.convs.parameters()))

@@ -1,10 +1,12 @@
-import re
 """FairBiNNClassifier: the scikit-learn contract, every input kind users pass, clear errors."""
+import copy
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -247,3 +249,79 @@ def test_several_classes_as_given_with_one_probability_each():
     gaps = {method: demographic_parity_difference(y, est.predict(X), sensitive_features=sens)
             for method, est in fitted.items()}
     assert gaps['bilevel'] < gaps['vanilla'], gaps
+
+
+def _blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    sens = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 4)) + sens[:, None]
+    y = (X[:, 1] + 0.5 * sens + 0.3 * rng.normal(size=n) > 0.8).astype(int)
+    return X, y, sens
+
+
+def test_the_fairness_criterion_is_a_loss_object_with_string_aliases():
+    import fairgnn_bilevel as fb
+    from sklearn.base import clone
+    X, y, sens = _blobs()
+    for loss, alias in ((fb.DemographicParityLoss(), 'dp'), (fb.EqualOpportunityLoss(), 'eo')):
+        by_object = FairBiNNClassifier(epochs=3, hidden=8, fairness=loss).fit(
+            X, y, sensitive_features=sens)
+        by_name = FairBiNNClassifier(epochs=3, hidden=8, fairness=alias).fit(
+            X, y, sensitive_features=sens)
+        assert np.array_equal(by_object.predict_proba(X), by_name.predict_proba(X))
+        assert isinstance(clone(by_object).fairness, type(loss))
+    with pytest.raises(ValueError, match='fairness: FairBiNNClassifier trains with '
+                                         'DemographicParityLoss'):
+        FairBiNNClassifier(epochs=1, fairness=fb.CovarianceLoss()).fit(
+            X, y, sensitive_features=sens)
+    with pytest.raises(ValueError, match='fairness is not read by this run'):
+        FairBiNNClassifier(epochs=1, method='vanilla', fairness=fb.EqualOpportunityLoss()).fit(
+            X, y, sensitive_features=sens)
+
+
+class _Network(torch.nn.Module):
+    def __init__(self, features, classes=2):
+        super().__init__()
+        import fairgnn_bilevel as fb
+        self.first = torch.nn.Linear(features, 16)
+        self.block = fb.FairnessBlock(16)
+        self.out = torch.nn.Linear(16, 1 if classes == 2 else classes)
+
+    def forward(self, x):
+        return self.out(self.block(self.first(x).relu())).squeeze(-1)
+
+
+def test_a_network_of_ones_own_is_trained_and_never_changed():
+    X, y, sens = _blobs()
+    network = _Network(4)
+    before = copy.deepcopy(network.state_dict())
+    fitted = FairBiNNClassifier(epochs=5, module=network, random_state=0).fit(
+        X, y, sensitive_features=sens)
+    assert all(torch.equal(v, before[k]) for k, v in network.state_dict().items())
+    assert fitted.model_ is not network and isinstance(fitted.model_, _Network)
+    assert fitted.score(X, y) > 0.7
+    built = FairBiNNClassifier(epochs=5, module=_Network, random_state=0).fit(
+        X, y, sensitive_features=sens)  # a factory receives the encoded width
+    assert isinstance(built.model_, _Network)
+    with pytest.raises(ValueError, match='module _Network cannot take the 4 encoded feature '
+                                         'columns'):
+        FairBiNNClassifier(epochs=1, module=_Network(7)).fit(X, y, sensitive_features=sens)
+    with pytest.raises(ValueError, match='hidden is not read by this run'):
+        FairBiNNClassifier(epochs=1, module=network, hidden=8).fit(
+            X, y, sensitive_features=sens)
+
+
+def test_fit_has_no_test_split_equal_to_validation(monkeypatch):
+    from fairgnn_bilevel import engine
+    seen = {}
+    train = engine.train
+
+    def spy(data, config, **kwargs):
+        seen['splits'] = sorted(data.X)
+        result = train(data, config, **kwargs)
+        seen['test'] = result.test
+        return result
+    monkeypatch.setattr(engine, 'train', spy)
+    X, y, sens = _blobs()
+    FairBiNNClassifier(epochs=2, hidden=8).fit(X, y, sensitive_features=sens)
+    assert seen == {'splits': ['train', 'val'], 'test': None}

@@ -166,13 +166,13 @@ def test_layerwise_inference_equals_encode_in_small_chunks():
     torch.manual_seed(0)
     encoder = FairBiNNGNN(5, 16, num_layers=3).encoder.eval()
     rows = torch.tensor([3, 150, 7, 42])
-    expected = encoder.encode(encoder.prepare(data.x, data.edge_index), rows)
+    expected = encoder.encode_prepared(encoder.prepare(data.x, data.edge_index), rows)
     prepared = encoder.prepare_inference(data.x, data.edge_index)
     for chunk in (1, 7, 1000):
         got = encoder.inference(prepared, rows, chunk_size=chunk)
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(encoder.inference(prepared, chunk_size=13),
-                               encoder.encode(encoder.prepare(data.x, data.edge_index)),
+                               encoder.encode_prepared(encoder.prepare(data.x, data.edge_index)),
                                atol=1e-6, rtol=0)
 
 

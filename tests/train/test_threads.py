@@ -62,5 +62,12 @@ def test_fit_records_and_restores_its_threads(graph):
     import fairgnn_bilevel as fb
     before = torch.get_num_threads()
     assert fb.fit(graph, epochs=2, threads=1, progress=False).threads == 1
-    assert fb.fit(graph, epochs=2, progress=False).threads == 1  # a tiny graph
+    assert fb.fit(graph, epochs=2, threads='auto', progress=False).threads == 1  # tiny
+    # by default a library call trains with the caller's count, untouched
+    torch.set_num_threads(2)
+    try:
+        assert fb.fit(graph, epochs=2, progress=False).threads == 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
     assert torch.get_num_threads() == before
