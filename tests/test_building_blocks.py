@@ -364,11 +364,11 @@ def _rank(rank, world, init_file, out, mode):
 def test_two_ranks_with_reduce_on_the_loss_only_keep_identical_blocks(tmp_path, mode):
     out = str(tmp_path / 'rank{}.pt')
     mp.spawn(_rank, args=(2, str(tmp_path / 'init'), out, mode), nprocs=2, join=True)
-    ranks = [torch.load(out.format(r)) for r in range(2)]
+    ranks = [torch.load(out.format(r), weights_only=True) for r in range(2)]
     one_out = str(tmp_path / 'one{}.pt')
     mp.spawn(_rank, args=(1, str(tmp_path / 'init1'), one_out, 'default'), nprocs=1,
              join=True)
-    one = torch.load(one_out.format(0))
+    one = torch.load(one_out.format(0), weights_only=True)
     for name, value in ranks[0].items():
         torch.testing.assert_close(ranks[1][name], value, atol=0, rtol=0, msg=name)
         torch.testing.assert_close(value, one[name], atol=1e-6, rtol=0, msg=name)
@@ -379,7 +379,7 @@ def test_a_reducing_follower_outside_a_ddp_forward_is_refused(tmp_path):
     mp.spawn(_rank, args=(2, str(tmp_path / 'init'), out, 'outside'), nprocs=2, join=True)
     for rank in range(2):
         assert 'outside the forward of a DistributedDataParallel module' in torch.load(
-            out.format(rank))
+            out.format(rank), weights_only=True)
 
 
 def test_a_follower_reduce_other_than_the_losss_is_refused():

@@ -52,9 +52,13 @@ def test_values_are_checked(values, message):
         from_dict(values)
 
 
-def test_threads_take_auto_or_a_number():
+def test_threads_take_auto_or_a_number(tmp_path):
     assert from_dict({'train': {'threads': 2}}).train.threads == 2
-    assert from_dict({}).train.threads == 'auto'
+    assert from_dict({}).train.threads is None  # a library call: the caller's count
+    path = tmp_path / 'c.yaml'
+    path.write_text('train: {epochs: 3}\n')
+    assert load_config(path, command_line=True).train.threads == 'auto'  # a command's
+    assert load_config(path, ['train.threads=3'], command_line=True).train.threads == 3
 
 
 def test_keyword_overrides_are_written_as_given():

@@ -84,7 +84,7 @@ def test_ddp_example_two_processes_equal_one(tmp_path):
         out = tmp_path / f'{world}.pt'
         mp.spawn(_ddp_rank, args=(world, str(tmp_path / f'init{world}'), str(out)),
                  nprocs=world, join=True)
-        runs[world] = torch.load(out)
+        runs[world] = torch.load(out, weights_only=True)
     for method, one in runs[1].items():
         two = runs[2][method]
         for name, value in one.items():

@@ -154,7 +154,7 @@ def test_first_order_checkpoint_resumes_bit_for_bit(tmp_path):
     path = tmp_path / 'checkpoint.pt'
     torch.save({'model': first[0].state_dict(), 'follower': first[1].state_dict(),
                 'optimizer': first[2].state_dict()}, path)
-    saved = torch.load(path)
+    saved = torch.load(path, weights_only=True)
     assert saved['follower']['optimizer']['state']  # the follower's Adam moments
     resumed = build()
     resumed[0].load_state_dict(saved['model'])

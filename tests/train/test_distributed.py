@@ -62,7 +62,7 @@ def _rank(rank, world_size, init_file, out):
 def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
     out = tmp_path / 'params.pt'
     mp.spawn(_rank, args=(2, str(tmp_path / 'init'), str(out)), nprocs=2, join=True)
-    two = torch.load(out)
+    two = torch.load(out, weights_only=True)
     assert int(graph().train_mask.sum()) > 2 * BATCH  # several steps per epoch
     for method in METHODS:
         assert_same_parameters(two[method], _steps(method, 1))
