@@ -41,8 +41,9 @@ def fit(data: Data, *, method: Optional[str] = None,
     """Train a FairBiNN node classifier on ``data`` and evaluate it at the selected epoch.
 
     Args:
-        data: PyG ``Data`` with ``x``, ``edge_index``, ``y`` (0/1), ``sens`` (integer
-            groups) and disjoint, non-empty boolean ``train_mask`` and ``val_mask``; with a
+        data: PyG ``Data`` with ``x``, ``edge_index``, ``y`` (classes ``0 .. C-1``; two:
+            0/1), ``sens`` (integer groups, or ``[N, k]`` attributes: intersectional groups)
+            and disjoint, non-empty ``train_mask`` and ``val_mask``; with a
             ``test_mask`` the result holds test metrics (else ``test`` is ``None``).
         method: a name of :data:`~fairgnn_bilevel.train.strategies.METHODS` (default:
             ``config.train.method``, which defaults to ``'bilevel'``).
@@ -51,7 +52,8 @@ def fit(data: Data, *, method: Optional[str] = None,
             ``model__hidden=32``).  An override the run would not read (``eta`` with
             ``method='lagrangian'``, a ``model`` key with ``model=``) is refused.
         model: optional module of your own containing a ``FairnessBlock``, called as
-            ``model(x, edge_index)`` and returning one logit per node; by default a
+            ``model(x, edge_index)`` and returning logits ``[N]`` or ``[N, 1]`` (two
+            classes) or ``[N, C]``; by default a
             :class:`~fairgnn_bilevel.nn.FairBiNNGNN` built from ``config.model``.
         progress: show a progress bar (default: when stderr is a terminal).
 

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 from torch.nn import Module, Parameter
+from torch.nn.utils import parametrize
 
 from .collectives import same_reduce, world_size
 from .losses import FairnessLoss, Reduce
@@ -147,9 +148,17 @@ class Follower:
             if owner is not None:
                 raise ValueError(f'{type(module).__name__} already has a follower '
                                  f'({owner!r}); release() it first, or use that one')
+        # where each owned parameter sits (a tied one in several places): the move swaps
+        # tensors in there for the decode, as functional_call does, without its lookups
+        owned = {id(p) for p in self.params}
+        self._slots = [(holder, name, param) for holder in module.modules()
+                       for name, param in holder._parameters.items()
+                       if param is not None and id(param) in owned]
+        self._index = {id(p): i for i, p in enumerate(self.params)}
+        self._call = _Call(module) if any(
+            parametrize.is_parametrized(m) for m in module.modules()) else None
         names = {id(p): name for name, p in module.named_parameters()}
         self._names = [f'module.{names[id(p)]}' for p in self.params]
-        self._call = _Call(module)
         self.owner_name = type(module).__name__
         self.loss, self.eta, self.steps, self.reduce = loss, eta, steps, reduce
         self.last_loss: Optional[Tensor] = None  # η·φ at the follower's last step
@@ -188,7 +197,16 @@ class Follower:
 
     def _decode_with(self, theta: Sequence[Tensor], decode: Decode, hidden: Tensor) -> Tensor:
         self._reached = False
-        out = functional_call(self._call, dict(zip(self._names, theta)), (decode, hidden))
+        if self._call is not None:  # parametrized modules: torch's own substitution
+            out = functional_call(self._call, dict(zip(self._names, theta)), (decode, hidden))
+        else:
+            for holder, name, param in self._slots:
+                holder._parameters[name] = theta[self._index[id(param)]]
+            try:
+                out = decode(hidden)
+            finally:
+                for holder, name, param in self._slots:
+                    holder._parameters[name] = param
         if not self._reached:
             raise ValueError(f'decode never calls the follower\'s module ({self.owner_name}), '
                              'so the follower cannot move the logits; pass the decode that '

@@ -207,7 +207,8 @@ def check_model(model: Module, data: Data, classes: Optional[int] = 2) -> Tensor
     except TypeError:
         raise ValueError(f'{name}.forward{inspect.signature(model.forward)} cannot be called '
                          'as model(x, edge_index); a model of your own must take the node '
-                         'features and edge_index and return one logit per node') from None
+                         'features and edge_index and return logits: one per node for two '
+                         'classes, one per class for more') from None
     with torch.no_grad():
         was_training = model.training
         model.eval()
