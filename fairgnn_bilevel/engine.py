@@ -23,7 +23,7 @@ from torch.nn import Module
 from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
-from .config import Config, ConfigError, check_applies, from_dict, full_key, minibatch, set_key
+from .config import Config, ConfigError, check_applies, from_dict, minibatch, set_key
 from .nn import FairBiNNGNN, FairBiNNMLP, FairnessBlock
 from .train.distributed import Shard, local_world_size
 from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost,

@@ -3,7 +3,6 @@ follower's module, any module as the follower, the split model, inputs named, mi
 precision, data parallel done right and done wrong, one order of intersectional groups."""
 import copy
 import functools
-import os
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.metrics import demographic_parity_difference, intersections
-from tests.conftest import tiny_graph
+from tests.conftest import ROOT, tiny_graph
 
 pytestmark = pytest.mark.filterwarnings(
     'ignore::fairgnn_bilevel.train.selection.SelectionWarning')
@@ -254,30 +253,17 @@ def test_followers_move_under_bfloat16_as_in_float32(cls):
 
 
 def test_a_bfloat16_loop_with_gradscaler_clipping_and_a_scheduler_lowers_dp():
+    import sys
     from graph_data import fair_sbm
-    from torch_geometric.nn import GCN
-
-    class FairGCN(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = GCN(16, 32, num_layers=2)
-            self.block, self.head = fb.FairnessBlock(32), torch.nn.Linear(32, 1)
-
-        def encode(self, x, edge_index):
-            return self.encoder(x, edge_index).relu()
-
-        def decode(self, hidden):
-            return self.head(self.block(hidden)).view(-1)
-
-        def forward(self, x, edge_index):
-            return self.decode(self.encode(x, edge_index))
+    sys.path.insert(0, str(ROOT / 'examples'))
+    from own_loop import FairGCN  # PyG's GCN, a block and a head, split at the block
 
     data = fair_sbm(num_nodes=600, seed=3)
     train = data.train_mask
     gaps = {}
     for fair in (False, True):
         torch.manual_seed(0)
-        model = FairGCN()
+        model = FairGCN(16, 32)
         follower = fb.UnrolledFollower(model, fb.DemographicParityLoss(), eta=300.0) \
             if fair else None
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
