@@ -5,8 +5,9 @@ Three pieces make the union batch exact: ``reduce=fb.all_reduce_sum`` gives the 
 loss the group statistics of every process's rows (and the follower, which takes the loss's,
 the averaged gradient); ``fb.FairForward`` runs the step inside the forward that DDP wraps,
 so DDP reduces the leader's gradients of that forward; and each process's task loss is its
-sum over the global count, times the processes (DDP averages the leader's gradients).  Every process selects the same epoch on validation with
-the library's rule.  Prints vanilla against fair test ACC and ΔDP.
+sum over the global count, times the processes (DDP averages the leader's gradients).
+Every process selects the same epoch on validation with the library's rule.  Prints vanilla
+against fair test ACC and ΔDP.
 
     python examples/ddp.py --processes 2 --seeds 3
 """

@@ -3,8 +3,8 @@
 The pieces for your own model and loop: :class:`FairnessBlock`, the fairness losses
 (:class:`DemographicParityLoss`, :class:`EqualOpportunityLoss`, :class:`CovarianceLoss`),
 the follower's moves (:class:`UnrolledFollower`, :class:`FirstOrderFollower`),
-:func:`all_reduce_sum` and :class:`FairForward` for data parallel, :func:`evaluate`, and model selection
-(:class:`SelectionRule`, :class:`ParetoArchive`); :func:`fit` and the CLI are built on them.
+:func:`all_reduce_sum` and :class:`FairForward` for data parallel, :func:`evaluate`, and
+model selection (:class:`SelectionRule`, :class:`ParetoArchive`); :func:`fit` and the CLI are built on them.
 Several classes: logits ``[n, C]`` and :func:`fairness_report`; several sensitive
 attributes: :func:`intersect_groups`.
 """

@@ -36,7 +36,8 @@ def all_reduce_sum(tensor: Tensor, *, group: Optional[Any] = None) -> Tensor:
     if world_size(group) == 1:
         return tensor
     from torch.distributed.nn.functional import all_reduce
-    return all_reduce(tensor, op=dist.ReduceOp.SUM, group=dist.group.WORLD if group is None else group)
+    return all_reduce(tensor, op=dist.ReduceOp.SUM,
+                      group=dist.group.WORLD if group is None else group)
 
 
 def same_reduce(a: Any, b: Any) -> bool:

@@ -24,7 +24,7 @@ from graph_data.splits import DEFAULT_SENS_NUMBER, known_group_sample
 from torch_geometric.data import Data
 
 from .config import Config, ConfigError, check_applies, from_dict, minibatch, set_key
-from .nn import FairBiNNGNN, FairBiNNMLP, FairnessBlock
+from .nn import FairBiNNGNN, FairBiNNMLP, follower_parameters
 from .train.distributed import Shard, local_world_size
 from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost,
                           num_classes, validate_graph)
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'classes_of',
            'build_model',
-           'estimated_groups', 'make_task', 'memory_floor', 'available_memory', 'train', 'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
+           'estimated_groups', 'make_task', 'memory_floor', 'available_memory', 'train',
+           'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
 
 # Seed nodes per mini-batch step when only train.num_neighbors asks for mini-batches.
 DEFAULT_GRAPH_BATCH_SIZE = 1024
@@ -173,8 +174,6 @@ def memory_floor(config: Config, data: Union[Data, 'TabularData'],
         layers = m.num_layers + m.fairness_layers + m.head_layers
     else:
         parameters = layers = 0  # already allocated, of a size the caller chose
-        block = sum(p.numel() for module in model.modules()
-                    if isinstance(module, FairnessBlock) for p in module.parameters())
     if isinstance(data, Data):
         rows = data.num_nodes if not minibatch(config) else min(
             data.num_nodes, t.batch_size or DEFAULT_GRAPH_BATCH_SIZE)
@@ -183,6 +182,8 @@ def memory_floor(config: Config, data: Union[Data, 'TabularData'],
         rows = fair_rows = min(len(data.y['train']), t.batch_size or DEFAULT_BATCH_SIZE)
     floor = {'model.hidden': itemsize * (4 * parameters + rows * m.hidden * layers)}
     if t.method == 'bilevel':
+        if model is not None:  # the follower's parameters (refused here without a block)
+            block = sum(p.numel() for p in follower_parameters(model))
         floor['train.follower_steps'] = itemsize * t.follower_steps * (
             block + fair_rows * m.hidden * m.fairness_layers)
     return floor
@@ -251,7 +252,7 @@ def _device(name: str, shard: Shard) -> torch.device:
     device = torch.device(name)
     backend = {'cuda': torch.cuda, 'mps': torch.backends.mps,
                'xpu': getattr(torch, 'xpu', None)}.get(device.type)
-    if backend is not None and not (backend and backend.is_available()):
+    if backend is not None and not backend.is_available():
         raise ConfigError(f'train.device={name!r} but {device.type} is not available on this '
                           'machine; use train.device=cpu')
     if device.type == 'cuda' and device.index is not None and \

@@ -150,11 +150,10 @@ class Follower:
                                  f'({owner!r}); release() it first, or use that one')
         # where each owned parameter sits (a tied one in several places): the move swaps
         # tensors in there for the decode, as functional_call does, without its lookups
-        owned = {id(p) for p in self.params}
-        self._slots = [(holder, name, param) for holder in module.modules()
+        index = {id(p): i for i, p in enumerate(self.params)}
+        self._slots = [(holder, name, index[id(param)]) for holder in module.modules()
                        for name, param in holder._parameters.items()
-                       if param is not None and id(param) in owned]
-        self._index = {id(p): i for i, p in enumerate(self.params)}
+                       if param is not None and id(param) in index]
         self._call = _Call(module) if any(
             parametrize.is_parametrized(m) for m in module.modules()) else None
         names = {id(p): name for name, p in module.named_parameters()}
@@ -200,13 +199,13 @@ class Follower:
         if self._call is not None:  # parametrized modules: torch's own substitution
             out = functional_call(self._call, dict(zip(self._names, theta)), (decode, hidden))
         else:
-            for holder, name, param in self._slots:
-                holder._parameters[name] = theta[self._index[id(param)]]
+            for holder, name, i in self._slots:
+                holder._parameters[name] = theta[i]
             try:
                 out = decode(hidden)
             finally:
-                for holder, name, param in self._slots:
-                    holder._parameters[name] = param
+                for holder, name, i in self._slots:
+                    holder._parameters[name] = self.params[i]
         if not self._reached:
             raise ValueError(f'decode never calls the follower\'s module ({self.owner_name}), '
                              'so the follower cannot move the logits; pass the decode that '
@@ -262,18 +261,21 @@ class Follower:
         """
         raise NotImplementedError
 
+    # the name of the subclass's step-size setting (its argument and attribute)
+    rate_name: str
+
     def state_dict(self) -> Dict[str, Any]:
         """The follower's settings (and optimiser state, where it has one)."""
-        return {'eta': self.eta, 'steps': self.steps}
+        return {'eta': self.eta, 'steps': self.steps,
+                self.rate_name: getattr(self, self.rate_name)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.eta, self.steps = state['eta'], state['steps']
-
-    def _settings(self) -> str:
-        return f'eta={self.eta:g}, steps={self.steps}'
+        setattr(self, self.rate_name, state[self.rate_name])
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}({self.loss}, {self._settings()})'
+        return (f'{type(self).__name__}({self.loss}, eta={self.eta:g}, '
+                f'{self.rate_name}={getattr(self, self.rate_name):g}, steps={self.steps})')
 
 
 class UnrolledFollower(Follower):
@@ -295,6 +297,8 @@ class UnrolledFollower(Follower):
         step_size (float): :math:`\alpha` (default: :obj:`1e-2`; the runner's
             ``train.follower_step_size``).
     """
+
+    rate_name = 'step_size'
 
     def __init__(self, module: Module, loss: FairnessLoss, *, eta: float = 100.0,
                  step_size: float = 1e-2, steps: int = 1,
@@ -321,16 +325,6 @@ class UnrolledFollower(Follower):
         self.last_loss = phi.detach()
         return logits
 
-    def state_dict(self) -> Dict[str, Any]:
-        return {**super().state_dict(), 'step_size': self.step_size}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.step_size = state['step_size']
-
-    def _settings(self) -> str:
-        return f'eta={self.eta:g}, step_size={self.step_size:g}, steps={self.steps}'
-
 
 class FirstOrderFollower(Follower):
     r"""The paper's Algorithm 1: the follower takes ``steps`` Adam steps on
@@ -345,6 +339,8 @@ class FirstOrderFollower(Follower):
         betas (tuple): Adam's moment decays (default: :obj:`(0.9, 0.999)`).
         fused (bool, optional): Adam's ``fused`` implementation (default: torch's choice).
     """
+
+    rate_name = 'lr'
 
     def __init__(self, module: Module, loss: FairnessLoss, *, eta: float = 100.0,
                  lr: float = 1e-2, steps: int = 1, reduce: Optional[Reduce] = _FROM_LOSS,
@@ -378,17 +374,13 @@ class FirstOrderFollower(Follower):
         return decode(hidden)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {**super().state_dict(), 'lr': self.lr, 'optimizer': self.optimizer.state_dict()}
+        return {**super().state_dict(), 'optimizer': self.optimizer.state_dict()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.lr = state['lr']
         self.optimizer.load_state_dict(state['optimizer'])
         for group in self.optimizer.param_groups:
             group['lr'] = self.lr
-
-    def _settings(self) -> str:
-        return f'eta={self.eta:g}, lr={self.lr:g}, steps={self.steps}'
 
 
 class FairForward(Module):

@@ -56,10 +56,7 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
         Tensor of shape ``[g]`` (or ``[g, k]``) with one mean per group present, in group
         order, accumulated in float32 at least (half-precision inputs included).
     """
-    if reduce is not None and num_groups is None:
-        raise ValueError('group statistics reduced over processes need num_groups (groups '
-                         'are then 0 .. num_groups - 1 on every process)')
-    check_groups(groups, values.size(0), num_groups)
+    _check_arguments(values, groups, None, reduce, num_groups)
     return _group_means(values, groups, reduce, num_groups)
 
 
@@ -121,6 +118,7 @@ def _outcomes(probs: Tensor) -> Tensor:
 
 def _check_arguments(probs: Tensor, sensitive: Tensor, labels: Optional[Tensor],
                      reduce: Optional[Reduce], num_groups: Optional[int]) -> None:
+    """The checks every loss and :func:`group_means` make of their arguments."""
     if reduce is not None and num_groups is None:
         raise ValueError('group statistics reduced over processes need num_groups (groups '
                          'are then 0 .. num_groups - 1 on every process)')

@@ -393,9 +393,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                              f'{features.shape[1]} encoded feature columns '
                              f'({str(error).splitlines()[0]}); build it for that input width '
                              '(a callable module receives it)') from None
-        want = (2,) if classes == 2 else (2, classes)
-        if tuple(out.shape) not in (want, (2, 1)) and not (classes == 2 and
-                                                          tuple(out.shape) == (2, 2)):
+        # two classes: one logit per row (or a column of them), or one per class
+        allowed = ((2,), (2, 1), (2, 2)) if classes == 2 else ((2, classes),)
+        if tuple(out.shape) not in allowed:
             raise ValueError(f'module {type(network).__name__} returns shape '
                              f'{tuple(out.shape)} for 2 rows; {classes} classes need '
                              f'{"[n] or [n, 1]" if classes == 2 else f"[n, {classes}]"}')

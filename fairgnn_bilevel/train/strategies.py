@@ -11,9 +11,10 @@ over processes before the optimiser steps.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from torch.nn import Linear, Module
 
 from ..followers import (Decode, FirstOrderFollower, Follower, UnrolledFollower,
                          leader_gradients_averaged)
-from ..losses import CovarianceLoss, make_fairness_loss, probabilities
+from ..losses import CovarianceLoss, FairnessLoss, make_fairness_loss, probabilities
 from ..nn.fairness_block import follower_parameters, leader_parameters
 from .distributed import Shard
 
@@ -197,18 +198,22 @@ class UnrolledBilevel(Strategy):
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
         super().__init__(shard)
-        follower_parameters(model)  # the runner finds the follower by its FairnessBlock
-        loss = self._fairness(fairness, num_groups)
-        self._lead(model, UnrolledFollower(model, loss, eta=eta, step_size=follower_step_size,
-                                           steps=follower_steps), leader_lr, weight_decay)
+        self._lead(model, functools.partial(UnrolledFollower, eta=eta,
+                                            step_size=follower_step_size,
+                                            steps=follower_steps),
+                   fairness, num_groups, leader_lr, weight_decay)
 
-    def _lead(self, model: Module, follower: Follower, leader_lr: float,
+    def _lead(self, model: Module, follower: Callable[[Module, FairnessLoss], Follower],
+              fairness: str, num_groups: Optional[int], leader_lr: float,
               weight_decay: float) -> None:
-        self.follower = follower
+        """Build the follower (on the model's FairnessBlocks, by which the runner finds
+        it) and the leader's optimiser; a failure leaves the block trainable."""
+        follower_parameters(model)  # refuses, naming the model, without a block
+        self.follower = follower(model, self._fairness(fairness, num_groups))
         try:
             self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
         except BaseException:  # never leave the block frozen
-            follower.release()
+            self.follower.release()
             raise
 
     def release(self) -> None:
@@ -238,12 +243,10 @@ class FirstOrderBilevel(UnrolledBilevel):
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
         Strategy.__init__(self, shard)
-        follower_parameters(model)  # the runner finds the follower by its FairnessBlock
-        loss = self._fairness(fairness, num_groups)
         # fused: the runner's Adam everywhere (recorded runs stay bit-identical)
-        self._lead(model, FirstOrderFollower(model, loss, eta=eta, lr=follower_lr,
-                                             steps=follower_steps, fused=True),
-                   leader_lr, weight_decay)
+        self._lead(model, functools.partial(FirstOrderFollower, eta=eta, lr=follower_lr,
+                                            steps=follower_steps, fused=True),
+                   fairness, num_groups, leader_lr, weight_decay)
 
 
 class Reference(Strategy):
