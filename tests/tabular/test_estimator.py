@@ -325,3 +325,16 @@ def test_fit_has_no_test_split_equal_to_validation(monkeypatch):
     X, y, sens = _blobs()
     FairBiNNClassifier(epochs=2, hidden=8).fit(X, y, sensitive_features=sens)
     assert seen == {'splits': ['train', 'val'], 'test': None}
+
+
+def test_a_network_of_the_wrong_width_for_the_classes_is_refused():
+    X, _, sens = _blobs()
+    y = np.arange(len(X)) % 3  # three classes
+    with pytest.raises(ValueError, match=r'returns shape \(2,\) for 2 rows; 3 classes need '
+                                         r'\[n, 3\]'):
+        FairBiNNClassifier(epochs=1, module=_Network(4, classes=2)).fit(
+            X, y, sensitive_features=sens)
+    one_column = _Network(4)  # [n, 1] logits: one column is two classes' shape
+    one_column.forward = lambda x: one_column.out(one_column.block(one_column.first(x)))
+    with pytest.raises(ValueError, match=r'returns shape \(2, 1\) for 2 rows; 3 classes'):
+        FairBiNNClassifier(epochs=1, module=one_column).fit(X, y, sensitive_features=sens)
