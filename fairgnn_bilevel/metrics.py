@@ -25,7 +25,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-__all__ = ['METRICS', 'accuracy', 'roc_auc', 'demographic_parity_difference',
+__all__ = ['METRICS', 'accuracy', 'f1', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
            'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split',
@@ -184,6 +184,25 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     if len(y_true) != len(y_pred):
         raise ValueError(f'y_true has {len(y_true)} rows but y_pred has {len(y_pred)}')
     return float((y_true == y_pred).mean())
+
+
+def f1(y_true: Any, y_pred: Any, *, labels: Optional[Sequence[Any]] = None) -> float:
+    """F1 of the positive class (label 1) of binary predictions, or with ``labels`` (three
+    or more classes) the macro F1, the unweighted mean over classes; 0 where a class is
+    never predicted nor present (as scikit-learn's ``f1_score`` with ``zero_division=0``;
+    computed here with counts, as it runs at every epoch).
+    On an imbalanced graph it shows what accuracy hides: predicting the majority class
+    everywhere keeps accuracy at the majority share and drops F1 (or macro F1) sharply."""
+    y_true = _as_numpy(y_true, 'y_true')
+    y_pred = _as_numpy(y_pred, 'y_pred')
+    if len(y_true) != len(y_pred):
+        raise ValueError(f'y_true has {len(y_true)} rows but y_pred has {len(y_pred)}')
+    def one(label: Any) -> float:  # 2 TP / (2 TP + FP + FN)
+        true, pred = y_true == label, y_pred == label
+        both = 2 * np.count_nonzero(true & pred)
+        total = np.count_nonzero(true) + np.count_nonzero(pred)
+        return both / total if total else 0.0
+    return float(one(1) if labels is None else np.mean([one(label) for label in labels]))
 
 
 def _classes(y_true: np.ndarray, labels: Optional[Sequence[Any]],
@@ -387,8 +406,9 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
     """ACC, AUC, hard ΔDP and hard ΔEO of probabilities thresholded at 0.5, as fractions.
 
     These are the four figures of the fair-graph tables (keys ``acc``, ``auc``, ``dp``,
-    ``eo``), plus ``positive_rate``, the share of rows predicted positive, which tells a
-    near-constant predictor (fair only because it predicts one class) from a real one.
+    ``eo``), plus ``f1`` (of the positive class) and ``positive_rate``, the share of rows
+    predicted positive, which tell a near-constant predictor (fair only because it predicts
+    one class) from a real one.
     ``y_pred``: hard predictions to use instead of the threshold (a randomized classifier's,
     such as fairlearn's ``ExponentiatedGradient``); AUC still ranks ``y_prob``.
     """
@@ -402,6 +422,7 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
                                             sensitive_features=sensitive_features),
         'eo': equal_opportunity_difference(y_true, y_hat,
                                            sensitive_features=sensitive_features),
+        'f1': f1(y_true, y_hat),
         'positive_rate': float(y_hat.mean()),
     }
 
@@ -413,8 +434,8 @@ def fairness_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
 
     Two columns are the binary report of the second.  With ``C >= 3`` the hard prediction
     is the most probable class (or ``y_pred``), AUC the macro one-vs-rest one, ΔDP and ΔEO
-    the multi-class ones, and ``top_class_rate`` (in place of ``positive_rate``) the share
-    of rows predicted as the most predicted class.
+    the multi-class ones, ``f1`` the macro F1, and ``top_class_rate`` (in place of
+    ``positive_rate``) the share of rows predicted as the most predicted class.
     """
     probs = _as_numpy(y_prob, 'y_prob', columns=True)
     if probs.ndim == 1 or probs.shape[1] == 2:
@@ -430,6 +451,7 @@ def fairness_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
                                             sensitive_features=sensitive_features),
         'eo': equal_opportunity_difference(y_true, y_hat, labels=labels,
                                            sensitive_features=sensitive_features),
+        'f1': f1(y_true, y_hat, labels=labels),
         'top_class_rate': float(shares.max()),
     }
 

@@ -15,7 +15,12 @@ from pydantic import (AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, St
 from .metrics import METRICS
 from .statistics import mean_interval
 
-__all__ = ['summarize', 'format_cell', 'format_table', 'write_json', 'read_runs', 'RunRecord']
+__all__ = ['summarize', 'format_cell', 'format_table', 'table_columns', 'write_json',
+           'read_runs', 'RunRecord', 'CHECKS']
+
+# Shown after the four metrics where every run has them: F1 and the share predicted
+# positive tell a model that looks fair because it predicts one class from a real one.
+CHECKS = (('f1', 'F1'), ('positive_rate', 'pos. rate'))
 
 
 def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) -> List[dict]:
@@ -27,7 +32,8 @@ def summarize(runs: Iterable[dict], key: Sequence[str] = ('dataset', 'method')) 
     rows = []
     for values, members in groups.items():
         row = dict(zip(key, values), runs=len(members))
-        for metric, *_ in METRICS:
+        shown = [m for m, _ in CHECKS if all(m in run['test'] for run in members)]
+        for metric in [m for m, *_ in METRICS] + shown:
             data = np.array([m['test'][metric] for m in members], dtype=float)
             interval = mean_interval(data)
             row[metric] = (interval.mean, float(data.std(ddof=1)) if len(data) > 1 else 0.0,
@@ -44,12 +50,20 @@ def format_cell(mean: float, std: float, low: float = math.nan, high: float = ma
     return text if math.isnan(low) else f'{text} [{100 * low:.2f}, {100 * high:.2f}]'
 
 
+def table_columns(rows: Sequence[dict]) -> List[tuple]:
+    """(key, name) of the columns :func:`format_table` shows for ``rows``: the four
+    metrics, then each of :data:`CHECKS` that every row has."""
+    return [(m, name) for m, name, _ in METRICS] + [
+        (m, name) for m, name in CHECKS if rows and all(m in row for row in rows)]
+
+
 def format_table(rows: Sequence[dict], label: str = 'method') -> str:
     """A Markdown table of ``rows`` from :func:`summarize`, metrics in percent."""
-    header = f'| {label} | runs | ' + ' | '.join(name for _, name, _ in METRICS) + ' |'
-    lines = [header, '|' + '---|' * (len(METRICS) + 2)]
+    columns = table_columns(rows)
+    header = f'| {label} | runs | ' + ' | '.join(name for _, name in columns) + ' |'
+    lines = [header, '|' + '---|' * (len(columns) + 2)]
     for row in rows:
-        cells = [format_cell(*row[m], runs=row['runs']) for m, *_ in METRICS]
+        cells = [format_cell(*row[m], runs=row['runs']) for m, _ in columns]
         lines.append(f'| {row[label]} | {row["runs"]} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ['Interval', 'mean_interval', 'paired_difference', 'describe_difference',
-           'paired_comparisons']
+           'paired_comparisons', 'split_variance']
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,11 @@ def describe_difference(first: str, second: str, metric: str, interval: Interval
 def paired_comparisons(runs: Sequence[dict], pairs: Sequence[tuple], *, key: str = 'row',
                        metrics: Sequence[tuple] = (('acc', 'ACC'), ('dp', 'ΔDP'))) -> list:
     """One line per (first, second) pair of ``runs[key]`` values and metric: the paired
-    per-seed difference of the test metric with its 95 % interval and verdict."""
+    difference of the test metric with its 95 % interval and verdict, runs paired by seed
+    and, where runs record one, split seed (``split_seed``)."""
     by = {}
     for run in runs:
-        by.setdefault(run[key], {})[run['seed']] = run['test']
+        by.setdefault(run[key], {})[(run.get('split_seed'), run['seed'])] = run['test']
     lines = []
     for first, second in pairs:
         if first in by and second in by:
@@ -86,3 +87,32 @@ def paired_comparisons(runs: Sequence[dict], pairs: Sequence[tuple], *, key: str
                                              {s: t[metric] for s, t in by[second].items()})
                 lines.append(describe_difference(first, second, label, interval))
     return lines
+
+
+def split_variance(runs: Sequence[dict], metric: str) -> tuple:
+    """How the spread of a test metric over runs on several splits divides between the
+    split and the seed: ``(std of the split means, mean std over seeds within a split,
+    share of the variance that is the split's)``.
+
+    The share is the one-way random-effects estimate: with ``n`` seeds per split, the
+    split component is ``max(0, (n · var(split means) − mean within-split var) / n)``
+    (``var`` with ``n − 1``), its share that component over itself plus the within-split
+    variance; ``nan`` with one seed per split (seed and split cannot be told apart).
+    Runs are grouped by ``split_seed``.
+    """
+    groups: Dict[object, list] = {}
+    for run in runs:
+        groups.setdefault(run.get('split_seed'), []).append(run['test'][metric])
+    if len(groups) < 2:
+        raise ValueError('the runs come from one split; the split variance needs two or more')
+    values = [np.asarray(v, dtype=float) for v in groups.values()]
+    means = np.array([v.mean() for v in values])
+    between = float(means.std(ddof=1))
+    sizes = np.array([len(v) for v in values])
+    if sizes.min() < 2:
+        return between, math.nan, math.nan
+    within_var = float(np.mean([v.var(ddof=1) for v in values]))
+    n = float(sizes.mean())
+    split_var = max(0.0, (n * between ** 2 - within_var) / n)
+    total = split_var + within_var
+    return between, math.sqrt(within_var), split_var / total if total > 0 else 0.0

@@ -20,12 +20,16 @@ from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 from .download import fetch, sha256
 from .fairgnn_format import RawGraph, read_edges, read_fairgnn, read_nodes
+from .nifty_format import read_nifty, read_nifty_nodes, read_row_pairs
 
-__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'cache_dir']
+__all__ = ['FairGNNDataset', 'PokecZ', 'PokecN', 'NBA', 'NiftyDataset', 'German', 'Bail',
+           'Credit', 'cache_dir']
 
 _CACHE_FORMAT = 'fairgnn_bilevel.graph/4'
 _FAIRGNN = ('https://raw.githubusercontent.com/EnyanDai/FairGNN/'
             '13cdca7627d7779a2396299cdc8edd3a790db7cc/dataset')
+_PYGDEBIAS = ('https://raw.githubusercontent.com/PyGDebias-Team/data/'
+              '49bf889c1aa5879c7f9f98a3f1638f317b0fc669/2023-7-26')
 
 
 def cache_dir() -> Path:
@@ -66,6 +70,8 @@ class FairGNNDataset(InMemoryDataset):
     sens_number: int = 200
     test_idx: bool = False
     minmax: bool = False
+    scale_sens: bool = True  # with minmax: the sensitive column is scaled too
+    protocol: str = 'fairgnn'  # the split the literature uses on this graph
 
     def __init__(self, root: str | Path, transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None, *, download: bool = False,
@@ -200,9 +206,13 @@ class FairGNNDataset(InMemoryDataset):
         """Parse the raw files into the cached record (tensors, digests, pre_transform)."""
         raw = self._read()
         x = torch.from_numpy(raw.features)
+        column = raw.feature_names.index(self.sens_attr)
         if self.minmax:  # FairGNN's feature_norm: each column to [-1, 1]
             low, high = x.min(0).values, x.max(0).values
-            x = 2 * (x - low) / (high - low).clamp_min(1e-12) - 1
+            scaled = 2 * (x - low) / (high - low).clamp_min(1e-12) - 1
+            if not self.scale_sens:  # NIFTY puts the raw group column back
+                scaled[:, column] = x[:, column]
+            x = scaled
         n = len(raw.labels)
         edge_index = torch.from_numpy(raw.edges)
         edge_index, _ = remove_self_loops(edge_index)
@@ -213,7 +223,7 @@ class FairGNNDataset(InMemoryDataset):
         binarised = torch.tensor([int((raw.labels > 1).sum()), int((raw.sens > 1).sum())])
         data = Data(x=x, edge_index=edge_index, y=labels, raw_y=torch.tensor(raw.labels),
                     sens=sens, binarised=binarised,
-                    sens_column=torch.tensor([raw.feature_names.index(self.sens_attr)]))
+                    sens_column=torch.tensor([column]))
         if self.pre_transform is not None:
             data = self.pre_transform(data)
         return {'format': _CACHE_FORMAT, 'raw_sha256': self.digests,
@@ -303,3 +313,132 @@ class NBA(FairGNNDataset):
     }
     label_number, sens_number, test_idx, minmax = 100, 50, True, True
     node_rows = 403
+
+
+class NiftyDataset(FairGNNDataset):
+    r"""Base class of the NIFTY graphs (`Agarwal et al., UAI 2021
+    <https://arxiv.org/abs/2102.13186>`_), read as NIFTY's loaders read them and cached like
+    :class:`FairGNNDataset` (same ``x``, ``edge_index``, ``y``, ``sens`` layout).
+
+    The raw format (:mod:`graph_data.nifty_format`): row ``i`` of the CSV is node ``i``;
+    :attr:`dropped` columns are left out of ``x`` (the label always is); :attr:`values` maps
+    text (and German's ``-1`` label) to numbers; with :attr:`minmax` every column but the
+    sensitive one is scaled to [−1, 1] (NIFTY's ``feature_norm`` with the group column put
+    back).  The literature's split is :func:`graph_data.splits.nifty_split` with
+    :attr:`label_number` training labels.
+    """
+
+    dropped: tuple = ()
+    values: Dict[str, Dict[str, int]] = {}
+    edge_rows: Optional[int] = None  # rows of the canonical edge file, checked on download
+    scale_sens, protocol = False, 'nifty'
+
+    def _read(self) -> RawGraph:
+        return read_nifty(self.source / self.nodes_file, self.source / self.edges_file,
+                          label=self.label, sens=self.sens_attr, drop=self.dropped,
+                          values=self.values)
+
+    def _check_content(self, name: str, path: Path) -> None:
+        if name == self.nodes_file:
+            frame = read_nifty_nodes(path, label=self.label, sens=self.sens_attr,
+                                     values=self.values)
+            rows, expected = len(frame), self.node_rows
+        else:
+            rows, expected = len(read_row_pairs(path, self.node_rows)), self.edge_rows
+        if expected is not None and rows != expected:
+            raise ValueError(f'{rows} rows, the canonical file has {expected}')
+
+
+class German(NiftyDataset):
+    r"""German credit: bank clients linked by similar accounts, from NIFTY.  Label
+    ``GoodCustomer`` (``-1`` = bad credit → 0), sensitive attribute ``Gender`` (``Female``
+    → 1, ``Male`` → 0); ``PurposeOfLoan`` (text) and ``OtherLoansAtStore`` (constant) are
+    dropped, as NIFTY drops them; features are not scaled (NIFTY does not scale German).
+
+    **STATS:**
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 1,000
+          - 21,742
+          - 26 (+ Gender)
+          - 2
+    """
+
+    url = f'{_PYGDEBIAS}/german'
+    nodes_file, edges_file = 'german.csv', 'german_edges.txt'
+    label, sens_attr = 'GoodCustomer', 'Gender'
+    dropped = ('PurposeOfLoan', 'OtherLoansAtStore')
+    values = {'GoodCustomer': {'1': 1, '-1': 0}, 'Gender': {'Female': 1, 'Male': 0}}
+    checksums = {
+        'german.csv': '49cc549b1ca3f1650e3bdcd8cfce62313c763abfbcbf785d32b07fb76ae078ca',
+        'german_edges.txt': '404d107384e05a14ce9befe04a710d7df0a7492095569dc35ffb5d47742ee300',
+    }
+    label_number, node_rows, edge_rows = 100, 1000, 24970
+
+
+class Bail(NiftyDataset):
+    r"""Bail (recidivism): defendants released on bail, linked by similar past records,
+    from NIFTY.  Label ``RECID`` (re-offended), sensitive attribute ``WHITE``; every other
+    column is a feature, scaled to [−1, 1].
+
+    **STATS:**
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 18,876
+          - 311,870
+          - 17 (+ WHITE)
+          - 2
+    """
+
+    url = f'{_PYGDEBIAS}/bail'
+    nodes_file, edges_file = 'bail.csv', 'bail_edges.txt'
+    label, sens_attr = 'RECID', 'WHITE'
+    checksums = {
+        'bail.csv': '11a7c62be2b7aed7cb069624789755d5f57acc8b69580564e2401b084e2d5faf',
+        'bail_edges.txt': 'c43049fb5d9a0a994fcf4931fb34838716e4bf40e4ae30b9e504d9f4362ca0fe',
+    }
+    label_number, node_rows, edge_rows, minmax = 100, 18876, 403977, True
+
+
+class Credit(NiftyDataset):
+    r"""Credit (default): credit-card clients linked by similar spending and payment, from
+    NIFTY.  Label ``NoDefaultNextMonth``, sensitive attribute ``Age`` (already binary);
+    ``Single`` is dropped, as NIFTY drops it; features scaled to [−1, 1].  No digest of the
+    canonical edge file is known, so any edge file with valid row pairs is accepted (a
+    download is checked for the canonical 200,526 rows).
+
+    **STATS:**
+
+    .. list-table::
+        :header-rows: 1
+
+        * - #nodes
+          - #edges (undirected)
+          - #features
+          - #classes
+        * - 30,000
+          - 137,377
+          - 12 (+ Age)
+          - 2
+    """
+
+    url = f'{_PYGDEBIAS}/credit'
+    nodes_file, edges_file = 'credit.csv', 'credit_edges.txt'
+    label, sens_attr = 'NoDefaultNextMonth', 'Age'
+    dropped = ('Single',)
+    checksums = {
+        'credit.csv': '5d7a93f25a09dd1648c78b5e0c6a883ca832ee88259d89dfe1062e8c848bfe5d',
+    }
+    label_number, node_rows, edge_rows, minmax = 6000, 30000, 200526, True

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ['SPLITS', 'fairgnn_split', 'stratified_split', 'masks_from_indices',
+__all__ = ['SPLITS', 'fairgnn_split', 'nifty_split', 'stratified_split', 'masks_from_indices',
            'known_group_sample', 'DEFAULT_SENS_NUMBER']
 
-SPLITS = ('fairgnn', 'stratified')  # the split protocols graph datasets offer
+SPLITS = ('fairgnn', 'nifty', 'stratified')  # the split protocols graph datasets offer
 DEFAULT_SENS_NUMBER = 200  # FairGNN's default count of nodes whose group its estimator sees
 
 
@@ -84,6 +84,31 @@ def fairgnn_split(labels: Tensor, sens: Tensor, *, seed: int = 20, label_number:
     if test_idx:
         val = test
     return masks_from_indices(len(labels), train, val, test)
+
+
+def nifty_split(labels: Tensor, *, seed: int = 20, label_number: int = 100
+                ) -> Tuple[Tensor, Tensor, Tensor]:
+    """The NIFTY protocol (``chirag126/nifty`` ``load_german``/``load_bail``/``load_credit``,
+    reused by PyGDebias, FairVGNN and FairSIN), index for index.
+
+    Each class's nodes in file order (class 0 first) are shuffled by one Python
+    ``random.seed(seed)`` stream; of each class, train = the first ``min(50 %,
+    label_number // 2)``, val = 50–75 %, test = 75–100 %.  So training is balanced and
+    capped (50 + 50 labels on German and Bail, 3,000 + 3,000 on Credit) while validation
+    and test keep the class proportions.  Nodes with ``y < 0`` are left out.
+    """
+    import random
+    stream = random.Random(seed)  # NIFTY's global random.seed + shuffle, without the global
+    y = labels.numpy()
+    parts = ([], [], [])
+    for label in np.unique(y[y >= 0]):
+        index = np.flatnonzero(y == label).tolist()
+        stream.shuffle(index)
+        n = len(index)
+        parts[0].extend(index[:min(int(0.5 * n), label_number // 2)])
+        parts[1].extend(index[int(0.5 * n):int(0.75 * n)])
+        parts[2].extend(index[int(0.75 * n):])
+    return masks_from_indices(len(labels), *parts)
 
 
 def known_group_sample(sens: Tensor, val_mask: Tensor, test_mask: Tensor, *, number: int,
