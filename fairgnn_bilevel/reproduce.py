@@ -287,9 +287,9 @@ def _one_class_note(runs: List[dict]) -> str:
         return ''
     named = '; '.join(f'{label}: {count} of {sum(r["row"] == label for r in runs)} runs'
                       for label, count in counts.items())
-    return (f'\nPredicting one class for more than {100 * ONE_CLASS_SHARE:.0f} % of the test '
-            f'nodes (every epoch of the run did so on validation, or the rule had no other '
-            f'choice), so their ΔDP and ΔEO say nothing of fairness: {named}.\n')
+    return (f'\nSelected models that predict one class for more than '
+            f'{100 * ONE_CLASS_SHARE:.0f} % of the test nodes (their ΔDP and ΔEO say nothing '
+            f'of fairness): {named}.\n')
 
 
 def _variance_lines(runs: List[dict]) -> List[str]:
