@@ -19,7 +19,7 @@ def test_train_writes_results(tmp_path, capsys):
     for run in runs:
         assert {'dataset', 'method', 'seed', 'selected_epoch', 'test', 'val',
                 'seconds'} <= set(run)
-        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'positive_rate'}
+        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate'}
         assert all(0 <= v <= 1 for v in run['test'].values())
     out = capsys.readouterr().out
     assert '| bilevel | 2 |' in out and 'ΔDP' in out
@@ -79,7 +79,7 @@ def test_one_seed_has_no_spread(tmp_path, capsys):
     assert main(['train', '--config', str(ROOT / 'configs/synthetic.yaml'), '--out',
                  str(tmp_path), *SMALL]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| bilevel')]
-    assert row and row[0].count('± –') == 4 and '± 0.00' not in row[0]
+    assert row and row[0].count('± –') == 6 and '± 0.00' not in row[0]
 
 
 def test_version(capsys):

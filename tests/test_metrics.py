@@ -268,3 +268,20 @@ def test_multiclass_report_hand_computed():
     assert report['eo'] == pytest.approx(1.0)       # class 0: TPR 1 in group 0, 0 in group 1
     assert report['top_class_rate'] == pytest.approx(1 / 2)
     assert 'positive_rate' not in report
+
+
+def test_f1_matches_scikit_learn_binary_and_macro():
+    from sklearn.metrics import f1_score
+
+    from fairgnn_bilevel.metrics import f1, fairness_report
+    rng = np.random.default_rng(4)
+    for trial in range(50):
+        y, p = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
+        assert f1(y, p, labels=[0, 1, 2]) == pytest.approx(
+            f1_score(y, p, labels=[0, 1, 2], average='macro', zero_division=0))
+        yb, pb = rng.integers(0, 2, 25), rng.integers(0, 2, 25) * (trial % 4 > 0)
+        assert f1(yb, pb) == pytest.approx(f1_score(yb, pb, zero_division=0))
+    # the majority-class predictor on an imbalanced split: accuracy 0.8, F1 of class 0 = 0
+    y = np.array([1] * 8 + [0] * 2)
+    report = fairness_report(1 - y, np.full(10, 0.1), sensitive_features=np.arange(10) % 2)
+    assert report['acc'] == 0.8 and report['f1'] == 0.0 and report['positive_rate'] == 0.0

@@ -37,7 +37,7 @@ def test_fit_three_classes_reports_the_returned_models_metrics(method):
     assert result.test['eo'] == pytest.approx(max(
         fl.equal_opportunity_difference(y == c, pred == c, sensitive_features=s)
         for c in range(3)), abs=1e-12)
-    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'top_class_rate'}
+    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'f1', 'top_class_rate'}
     assert fb.evaluate(result.model, data, data.test_mask) == result.test
 
 
@@ -124,7 +124,7 @@ def test_cli_records_the_multiclass_run(tmp_path):
                  '--set', 'train.epochs=3', '--set', 'data.synthetic.num_nodes=600',
                  '--no-progress']) == 0
     run = json.loads((out / 'results.json').read_text())[0]
-    assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'top_class_rate'}
+    assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'f1', 'top_class_rate'}
     assert run['config']['data']['synthetic']['num_classes'] == 3
 
 

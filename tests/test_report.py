@@ -20,3 +20,15 @@ def test_one_run_has_no_spread_and_no_interval():
                                                       'eo': 0.0}}]
     assert '| m | 1 | 70.00 ± – | 50.00 ± – | 10.00 ± – | 0.00 ± – |' in format_table(
         summarize(runs))
+
+
+def test_f1_and_positive_rate_are_shown_where_every_run_has_them():
+    base = {'acc': 0.8, 'auc': 0.5, 'dp': 0.0, 'eo': 0.0}
+    runs = [{'dataset': 'd', 'method': 'm', 'test': {**base, 'f1': 0.0, 'positive_rate': 1.0}},
+            {'dataset': 'd', 'method': 'm', 'test': {**base, 'f1': 0.5, 'positive_rate': 0.5}}]
+    table = format_table(summarize(runs))
+    assert table.splitlines()[0] == '| method | runs | ACC | AUC | ΔDP | ΔEO | F1 | pos. rate |'
+    assert '| 25.00 ± 35.36' in table and '| 75.00 ± 35.36' in table
+    # a multi-class run records no positive rate: the column is left out, F1 stays
+    runs[1]['test'].pop('positive_rate')
+    assert format_table(summarize(runs)).splitlines()[0].endswith('| ΔEO | F1 |')

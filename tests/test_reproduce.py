@@ -92,3 +92,38 @@ def test_paper_protocol_rows_select_by_their_rule_and_thresholds():
         assert result.selected_epoch == first['epoch'], label
         thresholds_decided += len(passed) < len(result.history)
     assert thresholds_decided >= 1
+
+
+def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, monkeypatch):
+    root = shared_dataset('german')
+    monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'german', {'gcn': (4, 0.01, 3)})
+    text = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
+                         overrides=['train.epochs=3'], progress=False, splits=2,
+                         log=lambda s: None)
+    assert reproduce.sections('german') == [('nifty', True), ('stratified', True)]
+    assert "paper's protocol" not in text and 'No FairBiNN paper rows' in text
+    for label, _ in reproduce.rows('german'):
+        assert text.count(f'| {label} | 4 |') == 2          # 2 splits × 2 seeds, 2 sections
+    assert '| F1 | pos. rate |' in text
+    assert text.count('runs paired by split and seed') == 2
+    assert text.count("share of the variance that is the split's") == 2
+    runs = json.loads((tmp_path / 'results.json').read_text())
+    assert len(runs) == 2 * 5 * 2 * 2
+    assert {(r['split'], r['split_seed']) for r in runs} == {
+        ('nifty', 20), ('nifty', 21), ('stratified', 0), ('stratified', 1)}
+    assert all(r['sens_in_features'] for r in runs)
+    algorithm_1 = [r for r in runs if r['row'] == reproduce.ALGORITHM_1]
+    assert {r['method'] for r in algorithm_1} == {'bilevel_first_order'}
+    # the runs are kept per split: a second call trains nothing and gives the same table
+    again = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
+                          overrides=['train.epochs=3'], progress=False, splits=2,
+                          log=lambda s: None)
+    assert again == text
+
+
+def test_reproduce_refuses_a_graph_without_a_table_and_bad_split_counts(tmp_path):
+    from fairgnn_bilevel.config import ConfigError
+    with pytest.raises(ConfigError, match='--splits must be >= 1'):
+        run_reproduce('german', 'x', 1, tmp_path, config_dir=ROOT / 'configs', splits=0)
+    with pytest.raises(ConfigError, match="no table for dataset 'cora'"):
+        run_reproduce('cora', 'x', 1, tmp_path, config_dir=ROOT / 'configs')

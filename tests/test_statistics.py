@@ -52,3 +52,27 @@ def test_paired_comparisons_pair_runs_by_seed():
     assert len(lines) == 2
     assert lines[0].startswith('fair − plain ACC: -0.33 [')
     assert lines[1].startswith('fair − plain ΔDP: -4.00 [') and lines[1].endswith('fair lower')
+
+
+def test_split_variance_separates_split_from_seed_by_hand():
+    from fairgnn_bilevel.statistics import split_variance
+    # two splits of three seeds: means 0.5 and 0.7, within-split values ±0.1 around them
+    values = {0: [0.4, 0.5, 0.6], 1: [0.6, 0.7, 0.8]}
+    runs = [{'split_seed': s, 'seed': i, 'test': {'acc': v}}
+            for s, vs in values.items() for i, v in enumerate(vs)]
+    between, within, share = split_variance(runs, 'acc')
+    # var of means = 0.02 (ddof 1); within var = 0.01; split component = (3·0.02 − 0.01)/3
+    assert between == pytest.approx(0.02 ** 0.5) and within == pytest.approx(0.1)
+    assert share == pytest.approx((0.05 / 3) / (0.05 / 3 + 0.01))
+    one_seed = [r for r in runs if r['seed'] == 0]
+    assert math.isnan(split_variance(one_seed, 'acc')[2])
+    with pytest.raises(ValueError, match='one split'):
+        split_variance([r for r in runs if r['split_seed'] == 0], 'acc')
+
+
+def test_paired_comparisons_pair_by_split_and_seed():
+    from fairgnn_bilevel.statistics import paired_comparisons
+    runs = [{'row': row, 'split_seed': s, 'seed': 0, 'test': {'acc': acc, 'dp': 0.0}}
+            for row, s, acc in (('a', 0, 0.9), ('a', 1, 0.5), ('b', 0, 0.8), ('b', 1, 0.4))]
+    line = paired_comparisons(runs, [('a', 'b')], metrics=(('acc', 'ACC'),))[0]
+    assert line.startswith('a − b ACC: +10.00')  # two pairs, both +0.1 (seed 0 alone: one)
