@@ -57,18 +57,32 @@ def record(shared: Path) -> dict:
     return out
 
 
+def _recorded(before: dict, after: dict) -> dict:
+    """``after`` restricted to what ``before`` recorded: a figure added since (a new metric)
+    is reported, not compared."""
+    return {key: ({k: v for k, v in value.items() if k in before[key]}
+                  if isinstance(value, dict) and isinstance(before.get(key), dict) else value)
+            for key, value in after.items() if key in before}
+
+
 def compare(before: dict, after: dict) -> bool:
-    """Print a before/after table; True when every run is bit-identical."""
-    same = True
+    """Print a before/after table; True when every figure recorded before is bit-identical
+    after (figures recorded only after are listed below the table)."""
+    same, added = True, set()
     print('| run | selected epoch before / after | test ACC, AUC, ΔDP, ΔEO before | after | identical |')
     print('|---|---|---|---|---|')
     for name in before:
         b, a = before[name], after.get(name)
-        equal = a == b
+        if a is not None:
+            added |= {f'{part}.{k}' for part in ('val', 'test') for k in a[part]
+                      if k not in b[part]}
+        equal = a is not None and _recorded(b, a) == b
         same &= equal
         cells = lambda r: ', '.join(f"{r['test'][k]:.6f}" for k in ('acc', 'auc', 'dp', 'eo'))
         print(f"| {name} | {b['selected_epoch']} / {a['selected_epoch'] if a else '–'} | "
               f"{cells(b)} | {cells(a) if a else '–'} | {'yes' if equal else 'NO'} |")
+    if added:
+        print(f'\nRecorded after only (not compared): {", ".join(sorted(added))}')
     return same
 
 

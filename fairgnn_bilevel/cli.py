@@ -134,7 +134,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out or Path('runs') / f'reproduce-{args.dataset}'
     print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
                         overrides=args.overrides, progress=not args.no_progress,
-                        jobs=args.jobs, overwrite=args.overwrite, splits=args.splits))
+                        jobs=args.jobs, overwrite=args.overwrite, splits=args.splits,
+                        log=lambda line: print(line, flush=True)))
     print(f'written: {out / "table.md"}, {out / "results.json"}')
     return 0
 

@@ -253,12 +253,12 @@ def _paper_section_text(dataset: str, runs: List[dict], leak: bool) -> str:
 
 
 def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
-                 overwrite: bool, splits: int):
+                 overwrite: bool, splits: int, log: Callable[[str], None]):
     """Every row of every section as its own task in ``jobs`` worker processes of one thread
     each, the longest (most epochs) first so that no worker is left alone with a long row at
-    the end; the runs regrouped by section in the table's order."""
+    the end, each finished task logged; the runs regrouped by section in the table's order."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     def epochs(row: List[str]) -> int:
         return next((int(o.split('=')[1]) for o in row if o.startswith('train.epochs=')),
@@ -272,6 +272,14 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
         futures = {(section, row[0]): pool.submit(
             run, values, [row], *([] if section == 'paper' else section), seeds, out, False, 1,
             overwrite, *extra) for run, section, row, _, extra in tasks}
+        names = {future: key for key, future in futures.items()}
+        for done, future in enumerate(as_completed(futures.values()), 1):
+            section, label = names[future]
+            where = 'paper protocol' if section == 'paper' else (
+                f'{section[0]}, {_setting(section[1])}')
+            if future.exception() is None:
+                log(f'[{done}/{len(futures)}] {label} ({where}): '
+                    f'{len(future.result()[0])} runs done')
 
     def collect(section, labels):
         parts = [futures[(section, label)].result() for label in labels]
@@ -349,7 +357,7 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     values = base.to_dict()
     if jobs > 1:
         results, (paper_runs, paper_leak) = _in_parallel(values, dataset, seeds, out, jobs,
-                                                         overwrite, splits)
+                                                         overwrite, splits, log)
     else:
         results = [_run_section(values, rows(dataset), split, sens_in, seeds, out, progress,
                                 None, overwrite, splits) for split, sens_in in sections(dataset)]

@@ -22,19 +22,25 @@ class RawGraph:
     edges: np.ndarray           # [2, m] int64 row indices, as listed (may repeat)
 
 
-def read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
-    """The node table, checked: a CSV with ``user_id``, ``label`` and ``sens`` columns,
-    unique ids, numeric columns and no empty value."""
+def read_table(path: Path, header: str) -> pd.DataFrame:
+    """A node CSV with at least one row; ``header`` says what its header row should hold."""
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise ValueError(f'{path}: the file is empty; expected a CSV with a header row '
-                         f'(user_id, {label}, {sens}, features)') from None
+                         f'({header})') from None
     except (UnicodeDecodeError, pd.errors.ParserError) as error:
         raise ValueError(f'{path}: not a readable CSV file ({type(error).__name__}: '
                          f'{str(error).splitlines()[0][:120]}); is it the right file?') from None
     if frame.empty:
         raise ValueError(f'{path}: the file has a header but no node rows')
+    return frame
+
+
+def read_nodes(path: Path, label: str, sens: str) -> pd.DataFrame:
+    """The node table, checked: a CSV with ``user_id``, ``label`` and ``sens`` columns,
+    unique ids, numeric columns and no empty value."""
+    frame = read_table(path, f'user_id, {label}, {sens}, features')
     missing = [c for c in ('user_id', label, sens) if c not in frame.columns]
     if missing:
         raise ValueError(f'{path}: missing column(s) {", ".join(missing)}; the FairGNN format '

@@ -10,7 +10,7 @@ from typing import Dict, Sequence
 import numpy as np
 import pandas as pd
 
-from .fairgnn_format import RawGraph
+from .fairgnn_format import RawGraph, read_table
 
 __all__ = ['read_nifty', 'read_nifty_nodes', 'read_row_pairs']
 
@@ -19,16 +19,7 @@ def read_nifty_nodes(path: Path, *, label: str, sens: str,
                      values: Dict[str, Dict[str, int]]) -> pd.DataFrame:
     """The node table, checked, with the columns named in ``values`` mapped to numbers
     (a value not listed there is an error naming it)."""
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f'{path}: the file is empty; expected a CSV with a header row '
-                         f'({label}, {sens}, features)') from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise ValueError(f'{path}: not a readable CSV file ({type(error).__name__}: '
-                         f'{str(error).splitlines()[0][:120]}); is it the right file?') from None
-    if frame.empty:
-        raise ValueError(f'{path}: the file has a header but no node rows')
+    frame = read_table(path, f'{label}, {sens}, features')
     missing = [c for c in (label, sens) if c not in frame.columns]
     if missing:
         raise ValueError(f'{path}: missing column(s) {", ".join(missing)}; this format needs '

@@ -2,7 +2,6 @@
 the CLI's results), checked against metrics recomputed from the returned model."""
 import json
 
-import numpy as np
 import pytest
 import torch
 from fairlearn import metrics as fl

@@ -114,11 +114,15 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     assert all(r['sens_in_features'] for r in runs)
     algorithm_1 = [r for r in runs if r['row'] == reproduce.ALGORITHM_1]
     assert {r['method'] for r in algorithm_1} == {'bilevel_first_order'}
-    # the runs are kept per split: a second call trains nothing and gives the same table
+    # the runs are kept per split: a second call (in two workers) resumes every row from
+    # its files, logs each finished task, and gives the same table
+    lines = []
     again = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
-                          overrides=['train.epochs=3'], progress=False, splits=2,
-                          log=lambda s: None)
+                          overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
+                          log=lines.append)
     assert again == text
+    assert sum(line.startswith('[') and line.endswith(': 4 runs done') for line in lines) == 10
+    assert '[10/10] ' in '\n'.join(lines)
 
 
 def test_reproduce_refuses_a_graph_without_a_table_and_bad_split_counts(tmp_path):

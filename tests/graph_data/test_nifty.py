@@ -210,3 +210,14 @@ def test_every_loader_is_a_cached_in_memory_dataset(cls, tmp_path):
     copy = tmp_path / 'copy'
     shutil.copytree(root, copy)
     assert torch.equal(cls(copy)[0].x, dataset[0].x)
+
+
+def test_empty_and_unreadable_node_files(tmp_path):
+    write_german_like(tmp_path)
+    (tmp_path / 'german.csv').write_text('')
+    with pytest.raises(ValueError, match='the file is empty; expected a CSV with a header row '
+                                         '\\(GoodCustomer, Gender, features\\)'):
+        load_dataset('german', tmp_path, verify=False)
+    (tmp_path / 'german.csv').write_text('GoodCustomer,Gender,Age\n')
+    with pytest.raises(ValueError, match='a header but no node rows'):
+        load_dataset('german', tmp_path, verify=False)
