@@ -192,8 +192,8 @@ def _run_section(base_values: dict, section_rows: List[Tuple[str, List[str]]], s
         data = load_data(section)
         for label, cfg in configs:
             folder = out / split / _setting(sens_in_features) / _folder(label)
-            if splits > 1:
-                folder = folder / f'split-{split_seed}'
+            if split_seed != split_seeds(split, 1)[0]:  # the protocol's own split stays put,
+                folder = folder / f'split-{split_seed}'  # so --splits K reuses a plain run
             for run in run_seeds(cfg, seeds, folder, progress=progress, data=data,
                                  overwrite=overwrite):
                 runs.append({**run, 'row': label, 'split_seed': split_seed})

@@ -115,7 +115,11 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     algorithm_1 = [r for r in runs if r['row'] == reproduce.ALGORITHM_1]
     assert {r['method'] for r in algorithm_1} == {'bilevel_first_order'}
     # the runs are kept per split: a second call (in two workers) resumes every row from
-    # its files, logs each finished task, and gives the same table
+    # its files, logs each finished task, and gives the same table; the protocol's own split
+    # is where a plain run keeps it
+    vanilla = tmp_path / 'nifty' / 'sens-in-x' / 'GCN'
+    assert len(json.loads((vanilla / 'results.json').read_text())) == 2
+    assert len(json.loads((vanilla / 'split-21' / 'results.json').read_text())) == 2
     lines = []
     again = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
                           overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
