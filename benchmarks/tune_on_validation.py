@@ -54,10 +54,12 @@ def main() -> int:
     parser.add_argument('--eta', type=float, nargs='+', default=[1, 10, 100])
     parser.add_argument('--rate', type=float, nargs='+', default=[1e-3, 1e-2])
     parser.add_argument('--auc-drop', type=float, default=0.03)
+    parser.add_argument('--set', dest='overrides', action='append', default=[],
+                        metavar='KEY=VALUE', help='config overrides for every run (e.g. epochs)')
     args = parser.parse_args()
     config_path = ROOT / 'configs' / f'{args.dataset}.yaml'
     data = load_data(load_config(config_path, [f'data.root={args.root}']))
-    base = [f'data.root={args.root}']
+    base = [f'data.root={args.root}', *args.overrides]
     vanilla = validation(config_path, base + ['train.method=vanilla'], args.seeds, data)
     print(f'vanilla: val {_cells(vanilla)}', flush=True)
     for update, (method, rate_key) in UPDATES.items():

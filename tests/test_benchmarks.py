@@ -1,5 +1,6 @@
 """The benchmark scripts still run (tiny sizes; this checks that they work, not how fast)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,16 @@ def test_own_loop_step_benchmark_runs(tmp_path):
     figures = json.loads(out.read_text())
     assert figures['nodes'] == 150 and set(figures['ms_per_step']) == {'vanilla', 'unrolled'}
     assert 'unrolled / vanilla step:' in proc.stdout
+
+
+def test_tune_on_validation_reads_validation_only(tmp_path):
+    """The tuning script runs, prints validation figures only and names its choice."""
+    root = shared_dataset('german')
+    command = [sys.executable, str(ROOT / 'benchmarks/tune_on_validation.py'), '--dataset',
+               'german', '--root', str(root), '--seeds', '1', '--eta', '1', '--rate', '0.001',
+               '--set', 'train.epochs=3']
+    env = {**os.environ, 'FAIRGNN_BILEVEL_CACHE': str(tmp_path / 'cache')}
+    proc = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith('vanilla: val ACC') and len(lines) == 5
+    assert lines[2].startswith('chosen for unrolled: ') and 'test' not in proc.stdout.lower()
