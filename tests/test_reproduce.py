@@ -97,9 +97,12 @@ def test_paper_protocol_rows_select_by_their_rule_and_thresholds():
 def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, monkeypatch):
     root = shared_dataset('german')
     monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'german', {'gcn': (4, 0.01, 3)})
+    lines = []  # two workers: each finished task is logged
     text = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
-                         overrides=['train.epochs=3'], progress=False, splits=2,
-                         log=lambda s: None)
+                         overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
+                         log=lines.append)
+    assert sum(line.startswith('[') and line.endswith(': 4 runs done') for line in lines) == 10
+    assert '[10/10] ' in '\n'.join(lines)
     assert reproduce.sections('german') == [('nifty', True), ('stratified', True)]
     assert "paper's protocol" not in text and 'No FairBiNN paper rows' in text
     for label, _ in reproduce.rows('german'):
@@ -114,19 +117,15 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     assert all(r['sens_in_features'] for r in runs)
     algorithm_1 = [r for r in runs if r['row'] == reproduce.ALGORITHM_1]
     assert {r['method'] for r in algorithm_1} == {'bilevel_first_order'}
-    # the runs are kept per split: a second call (in two workers) resumes every row from
-    # its files, logs each finished task, and gives the same table; the protocol's own split
-    # is where a plain run keeps it
+    # the runs are kept per split: a second call resumes every row from its files and gives
+    # the same table; the protocol's own split is where a plain run keeps it
     vanilla = tmp_path / 'nifty' / 'sens-in-x' / 'GCN'
     assert len(json.loads((vanilla / 'results.json').read_text())) == 2
     assert len(json.loads((vanilla / 'split-21' / 'results.json').read_text())) == 2
-    lines = []
     again = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
                           overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
-                          log=lines.append)
+                          log=lambda s: None)
     assert again == text
-    assert sum(line.startswith('[') and line.endswith(': 4 runs done') for line in lines) == 10
-    assert '[10/10] ' in '\n'.join(lines)
 
 
 def test_reproduce_refuses_a_graph_without_a_table_and_bad_split_counts(tmp_path):
