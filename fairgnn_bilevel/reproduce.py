@@ -383,7 +383,7 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
         text = (f'{title}\n\n{table}\n{_one_class_note(runs)}\nPaired test differences (points, 95 % interval; '
                 f'runs paired by {"split and " if splits > 1 else ""}seed):\n\n{paired}\n')
         if splits > 1:
-            text += ('\nSpread of the test metrics (points): std of the split means / mean '
+            text += ('\nSpread of the test metrics (points): std of the split means / pooled '
                      'std over seeds within a split (share of the variance that is the '
                      'split\'s):\n\n' + '\n'.join(_variance_lines(runs)) + '\n')
         texts.append(text)

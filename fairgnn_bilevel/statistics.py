@@ -91,8 +91,9 @@ def paired_comparisons(runs: Sequence[dict], pairs: Sequence[tuple], *, key: str
 
 def split_variance(runs: Sequence[dict], metric: str) -> tuple:
     """How the spread of a test metric over runs on several splits divides between the
-    split and the seed: ``(std of the split means, mean std over seeds within a split,
-    share of the variance that is the split's)``.
+    split and the seed: ``(std of the split means, pooled std over seeds within a split
+    (the root of the mean within-split variance), share of the variance that is the
+    split's)``.
 
     The share is the one-way random-effects estimate: with ``n`` seeds per split, the
     split component is ``max(0, (n · var(split means) − mean within-split var) / n)``
