@@ -35,8 +35,22 @@ def _resolve(config: Optional[Union[Config, Dict[str, Any]]], method: Optional[s
     return resolved
 
 
+def with_bound(overrides: Dict[str, Any], max_dp: Optional[float],
+               max_eo: Optional[float]) -> Dict[str, Any]:
+    """``overrides`` with the bound ``train.max_dp`` or ``train.max_eo`` and the fairness
+    loss that trains toward it (unless the caller names one)."""
+    overrides = dict(overrides)
+    for name, value, loss in (('max_dp', max_dp, 'dp'), ('max_eo', max_eo, 'eo')):
+        if value is not None:
+            overrides[f'train__{name}'] = value
+            if not any(k in overrides for k in ('fairness', 'train__fairness')):
+                overrides['train__fairness'] = loss
+    return overrides
+
+
 def fit(data: Data, *, method: Optional[str] = None,
         config: Optional[Union[Config, Dict[str, Any]]] = None, model: Optional[Module] = None,
+        max_dp: Optional[float] = None, max_eo: Optional[float] = None,
         progress: Optional[bool] = None, **overrides: Any) -> FitResult:
     """Train a FairBiNN node classifier on ``data`` and evaluate it at the selected epoch.
 
@@ -55,6 +69,13 @@ def fit(data: Data, *, method: Optional[str] = None,
             ``model(x, edge_index)`` and returning logits ``[N]`` or ``[N, 1]`` (two
             classes) or ``[N, C]``; by default a
             :class:`~fairgnn_bilevel.nn.FairBiNNGNN` built from ``config.model``.
+        max_dp, max_eo: a bound on the hard ΔDP (or ΔEO), a fraction: the run trains
+            toward it (the fairness weight, η or λ, becomes a Lagrange multiplier that
+            rises while the training gap exceeds the bound; methods ``bilevel``,
+            ``bilevel_first_order`` and ``lagrangian``) and returns the most accurate
+            validation epoch within it.  When no epoch meets it, the result says so
+            (a :class:`SelectionWarning` naming the bound and the closest gap) and holds
+            the closest epoch.  ``result.bound`` tells whether it held on validation.
         progress: show a progress bar (default: when stderr is a terminal).
 
     Returns:
@@ -62,15 +83,18 @@ def fit(data: Data, *, method: Optional[str] = None,
         ``positive_rate``.  The caller's random generators and thread count are left as
         they were.
     """
+    overrides = with_bound(overrides, max_dp, max_eo)
     return train(data, _resolve(config, method, overrides, model is not None), model=model,
                  progress=progress)
 
 
 def fit_tabular(data: 'TabularData', *, method: Optional[str] = None,
                 config: Optional[Union[Config, Dict[str, Any]]] = None,
+                max_dp: Optional[float] = None, max_eo: Optional[float] = None,
                 progress: Optional[bool] = None, **overrides: Any) -> FitResult:
     """Like :func:`fit`, for a :class:`~fairgnn_bilevel.tabular.TabularData`: an MLP with
     the fairness block, trained on mini-batches of ``train.batch_size`` (default 100)."""
+    overrides = with_bound(overrides, max_dp, max_eo)
     return train(data, _resolve(config, method, overrides, False), progress=progress)
 
 

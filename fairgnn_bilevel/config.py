@@ -13,7 +13,8 @@ from typing import Annotated, Any, Dict, Iterable, List, Literal, Optional, Unio
 import yaml
 from graph_data.splits import SPLITS
 from pydantic import (AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
-                      StrictInt, StrictStr, ValidationError, field_validator)
+                      StrictInt, StrictStr, ValidationError, field_validator,
+                      model_validator)
 
 from .losses import FAIRNESS_LOSSES
 from .nn.encoders import ENCODERS
@@ -96,6 +97,11 @@ class TrainConfig(_Section):
     follower_steps: Int = Field(DEFAULTS['follower_steps'], ge=1)
     fairness: _one_of(FAIRNESS_LOSSES) = DEFAULTS['fairness']
     weight_decay: Float = Field(DEFAULTS['weight_decay'], ge=0)
+    # a bound on the hard gap to train toward and select under (one of them; fractions):
+    # ΔDP with the dp fairness loss, ΔEO with eo; dual_lr: the multiplier's step
+    max_dp: Optional[Float] = Field(None, gt=0, le=1)
+    max_eo: Optional[Float] = Field(None, gt=0, le=1)
+    dual_lr: Float = Field(DEFAULTS['dual_lr'], gt=0)
     alpha: Float = Field(DEFAULTS['alpha'], ge=0)  # fairgnn: covariance weight
     beta: Float = Field(DEFAULTS['beta'], ge=0)    # fairgnn: adversary weight
     # graphs: 'train' (the fairness terms see the labelled training nodes) or 'known'
@@ -113,6 +119,21 @@ class TrainConfig(_Section):
     # torch intra-op threads (train/threads.py); None leaves the caller's count (the
     # library's default), the CLI's default is 'auto'
     threads: Optional[Union[Int, Str]] = None
+
+    @model_validator(mode='after')
+    def _one_bound(self) -> 'TrainConfig':
+        if self.max_dp is not None and self.max_eo is not None:
+            raise ValueError('max_dp and max_eo: give one bound, not both')
+        wanted = 'dp' if self.max_dp is not None else 'eo' if self.max_eo is not None else None
+        if wanted is not None and self.fairness != wanted:
+            raise ValueError(f'max_{wanted} bounds the {wanted} gap, which the {wanted} '
+                             f'fairness loss trains toward, but fairness={self.fairness}; '
+                             f'set fairness={wanted}')
+        return self
+
+    def bound(self) -> Optional[float]:
+        """The bound on the fairness gap (``max_dp`` or ``max_eo``), or ``None``."""
+        return self.max_dp if self.max_dp is not None else self.max_eo
 
     @field_validator('num_neighbors')
     @classmethod

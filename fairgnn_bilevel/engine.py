@@ -30,8 +30,10 @@ from .train.graph import (GraphTask, as_node_data, encodes_rows, graph_step_cost
                           num_classes, validate_graph)
 from .train.group_estimate import ESTIMATOR_HIDDEN, estimate_groups
 from .train.loop import Diverged, Task, isolated_rng, run_epochs
-from .train.selection import RULES, SelectionWarning, predicts_one_class, top_class_share
-from .train.strategies import DEFAULTS, STRATEGIES, hyperparameters, make_strategy, reads
+from .train.selection import (BUDGETS, RULES, SelectionRule, SelectionWarning,
+                              predicts_one_class, top_class_share)
+from .train.strategies import (DEFAULTS, STRATEGIES, bounded, hyperparameters, make_strategy,
+                               reads)
 from .train.table import DEFAULT_BATCH_SIZE, TabularTask
 from .train.threads import available_cores, choose_threads, torch_threads
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
 __all__ = ['FitResult', 'resolve_config', 'unread_keys', 'check_read', 'classes_of',
+           'selection_rule', 'BOUNDED_METHODS',
            'build_model',
            'estimated_groups', 'make_task', 'memory_floor', 'available_memory', 'train',
            'show_progress', 'DEFAULT_GRAPH_BATCH_SIZE']
@@ -61,6 +64,9 @@ class FitResult:
     warnings: List[str] = field(default_factory=list)
     threads: int = 1
     group_names: Optional[List[Any]] = None  # intersectional groups: each code's values
+    # with a bound: its gap ('dp' or 'eo'), max_gap, margin, the selected epoch's val_gap
+    # and whether that met the bound (held_on_val)
+    bound: Optional[Dict[str, Any]] = None
 
 
 def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
@@ -75,8 +81,34 @@ def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
     return from_dict(values)
 
 
+BOUNDED_METHODS = tuple(m for m in STRATEGIES if bounded(m))
+
+
 def _rule_parameters(rule: str) -> List[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(RULES[rule][1]) if name]
+    named = [name for _, name, _, _ in string.Formatter().parse(RULES[rule][1]) if name]
+    return named + ['margin'] if rule in BUDGETS else named
+
+
+def _bound_name(config: Config) -> Optional[str]:
+    t = config.train
+    return 'max_dp' if t.max_dp is not None else 'max_eo' if t.max_eo is not None else None
+
+
+def selection_rule(config: Config) -> SelectionRule:
+    """The rule a run selects with: ``config.selection``, or with a bound
+    (``train.max_dp`` / ``train.max_eo``) the budget rule at that bound (most accurate
+    validation epoch within it, less ``selection.margin``)."""
+    name = _bound_name(config)
+    if name is None:
+        return config.selection
+    rule = next(r for r, gap in BUDGETS.items() if f'max_{gap}' == name)
+    chosen = config.selection.rule
+    if chosen not in ('tolerance', rule):  # tolerance: the default, replaced by the bound
+        raise ConfigError(f'selection.rule={chosen} with the bound train.{name}: a bounded run '
+                          f'selects the most accurate epoch within the bound ({rule}); remove '
+                          'selection.rule')
+    return SelectionRule(rule, margin=config.selection.margin,
+                         **{name: getattr(config.train, name)})
 
 
 def unread_keys(config: Config, keys: Iterable[str], *, own_model: bool = False
@@ -84,11 +116,21 @@ def unread_keys(config: Config, keys: Iterable[str], *, own_model: bool = False
     """Which of ``keys`` (``section.key``) the run that ``config`` describes does not read,
     each with the reason in words: a hyperparameter of another method, a ``model`` key when
     the model is the caller's, a selection parameter of another rule."""
-    method, rule = config.train.method, config.selection.rule
+    method, bound = config.train.method, _bound_name(config)
+    rule = selection_rule(config).rule if bound is None or bounded(method) else \
+        config.selection.rule
     unread = {}
     for key in keys:
         section, name = key.split('.', 1)
-        if section == 'train' and name in DEFAULTS and name not in hyperparameters(method):
+        if section == 'train' and name in ('max_dp', 'max_eo') and not bounded(method):
+            unread[key] = (f'read by methods {" / ".join(BOUNDED_METHODS)} (which train toward '
+                           f'a bound), and this run trains {method}')
+        elif section == 'train' and name == 'dual_lr' and bound is None and \
+                name in hyperparameters(method):
+            unread[key] = 'read with a bound (train.max_dp or train.max_eo), and this run has none'
+        elif section == 'selection' and bound is not None and name in ('max_dp', 'max_eo'):
+            unread[key] = f'the bound train.{bound} is the budget of a bounded run'
+        elif section == 'train' and name in DEFAULTS and name not in hyperparameters(method):
             unread[key] = f'read by method {" / ".join(reads(name))}, and this run trains {method}'
         elif section == 'train' and name == 'sens_number' and method != 'fairgnn':
             unread[key] = f'read by method fairgnn, and this run trains {method}'
@@ -358,12 +400,14 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     options = {k: getattr(t, k) for k in DEFAULTS}
     if STRATEGIES[t.method].needs_group_scores:
         options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
+    max_gap = t.bound() if bounded(t.method) else None
+    rule = selection_rule(config) if max_gap is not None else config.selection
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
-                             **options)
+                             max_gap=max_gap, **options)
     start = time.perf_counter()
     try:
         with torch_threads(_threads(t.threads, task.step_cost, shard)) as threads:
-            loop = run_epochs(task, strategy, epochs=t.epochs, rule=config.selection,
+            loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule,
                               eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
                               progress=progress, desc=f'{t.method} seed {t.seed}')
             test = task.evaluate('test') if task.has_split('test') else None
@@ -372,10 +416,15 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     finally:  # a follower takes its block out of autograd while it plays
         strategy.release()
     notes = []
-    if config.selection.falls_back(loop.history):
-        fallback = 'best val ACC' if config.selection.rule == 'fairgnn' else 'smallest val ΔDP'
+    if rule.rule in BUDGETS and rule.falls_back(loop.history):
+        gap = BUDGETS[rule.rule]
+        notes.append(f'no epoch met the bound Δ{gap.upper()} ≤ {getattr(rule, "max_" + gap):g}'
+                     f'{f" − margin {rule.margin:g}" if rule.margin else ""} on validation; '
+                     f'the closest reached {loop.val[gap]:.4f} (epoch {loop.selected_epoch}), '
+                     'the model returned: loosen the bound or train longer')
+    elif rule.falls_back(loop.history):
         notes.append(f'no epoch passed the thresholds of selection rule '
-                     f'{config.selection.describe()}; it fell back to the {fallback} (epoch '
+                     f'{rule.describe()}; it fell back to the best val ACC (epoch '
                      f'{loop.selected_epoch})')
     if predicts_one_class(loop.val):
         share = top_class_share(loop.val)
@@ -387,11 +436,17 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
         notes.append(f'the selected model (epoch {loop.selected_epoch}) ranks validation rows '
                      f'no better than chance (val AUC {loop.val["auc"]:.3f}): its ΔDP and ΔEO '
                      'say little about fairness; lower the learning rate or the fairness weight')
+    bound = None
+    if max_gap is not None:
+        gap = BUDGETS[rule.rule]
+        bound = {'gap': gap, 'max_gap': max_gap, 'margin': rule.margin,
+                 'val_gap': loop.val[gap], 'held_on_val': not rule.falls_back(loop.history)}
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start,
-                     selection=config.selection.describe(), history=loop.history,
+                     selection=rule.describe(), history=loop.history,
                      warnings=notes, threads=threads,
-                     group_names=_group_names(data) if graph else data.group_names)
+                     group_names=_group_names(data) if graph else data.group_names,
+                     bound=bound)
 
 
 def _group_names(data: Data) -> Optional[List[Any]]:

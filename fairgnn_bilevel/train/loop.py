@@ -88,6 +88,7 @@ def run_epochs(task: Task, strategy: Strategy, *, epochs: int, rule: SelectionRu
         task.model.train()
         scale = min(1.0, epoch / fairness_warmup) if fairness_warmup else 1.0
         losses = task.train_epoch(strategy, scale)
+        losses.update(strategy.end_epoch())
         bad = [f'the {name}' for name, value in losses.items() if not math.isfinite(value)]
         bad += [f'parameter {name}' for name, p in task.model.named_parameters()
                 if not bool(torch.isfinite(p).all())]

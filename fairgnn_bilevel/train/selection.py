@@ -13,7 +13,11 @@ without one counts as two-class): on weak-signal graphs such near-constant predi
 have the best accuracy and look fair because they separate no one.  The fallbacks:
 ``tolerance`` without an epoch within both tolerances takes the best ACC among those
 near the best AUC; ``fairgnn`` without a qualifying epoch, the best ACC; ``dp_budget``
-without one, the smallest ΔDP.
+and ``eo_budget`` without one, the smallest gap (and the run says so, naming the bound and
+the gap reached).  The budget rules read a bound — ``max_dp`` or ``max_eo``, less an
+optional ``margin`` for the sampling error of small validation sets — and, like
+``tolerance``, set one-class epochs aside: a gap near zero is easy to reach by predicting
+nearly everyone positive.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ from ..metrics import METRICS
 
 T = TypeVar('T')
 
-__all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'ONE_CLASS_SHARE', 'predicts_one_class',
+__all__ = ['SelectionWarning', 'SelectionRule', 'RULES', 'BUDGETS', 'ONE_CLASS_SHARE',
+           'predicts_one_class',
            'dominates', 'pareto_front', 'ParetoArchive', 'top_class_share']
 
 ONE_CLASS_SHARE = 0.95
@@ -111,9 +116,16 @@ def _fairgnn(records: Sequence[Record], p: 'SelectionRule'):
     return (pool, _first_fairest) if pool else (records, _tie_break)
 
 
-def _dp_budget(records: Sequence[Record], p: 'SelectionRule'):
-    pool = [r for r in records if r['dp'] <= p.max_dp]
-    return (pool, _tie_break) if pool else (records, lambda r: (r['dp'],) + _tie_break(r))
+def _within(r: Record, p: 'SelectionRule', metric: str) -> bool:
+    return r[metric] <= getattr(p, f'max_{metric}') - p.margin
+
+
+def _budget(metric: str):
+    def pick(records: Sequence[Record], p: 'SelectionRule'):
+        records = [r for r in records if not predicts_one_class(r)] or records
+        pool = [r for r in records if _within(r, p, metric)]
+        return (pool, _tie_break) if pool else (records, lambda r: (r[metric],) + _tie_break(r))
+    return pick
 
 
 def _pareto(records: Sequence[Record], p: 'SelectionRule'):
@@ -127,11 +139,14 @@ RULES: Dict[str, Tuple[Callable, str]] = {
                               'val ACC and {auc_tolerance:g} of best val AUC'),
     'fairgnn': (_fairgnn, 'fairgnn: first min val ΔDP+ΔEO with val ACC > {min_acc:g} and '
                           'val AUC > {min_auc:g}'),
-    'dp_budget': (_dp_budget, 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
+    'dp_budget': (_budget('dp'), 'dp_budget: max val ACC with val ΔDP ≤ {max_dp:g}'),
+    'eo_budget': (_budget('eo'), 'eo_budget: max val ACC with val ΔEO ≤ {max_eo:g}'),
     'pareto': (_pareto, 'pareto: max val ACC−ΔDP on the (val ACC, val ΔDP) front'),
     'best_acc': (lambda records, p: (records, _tie_break), 'best_acc: max val ACC'),
     'last': (lambda records, p: (records, lambda r: -r['epoch']), 'last: the final epoch'),
 }
+# the budget rules: name -> the gap they bound (their parameters: max_<gap>, margin)
+BUDGETS: Dict[str, str] = {'dp_budget': 'dp', 'eo_budget': 'eo'}
 
 
 class SelectionRule(BaseModel):
@@ -146,12 +161,15 @@ class SelectionRule(BaseModel):
     min_acc: float = Field(0.0, ge=0, le=1)
     min_auc: float = Field(0.0, ge=0, le=1)
     max_dp: float = Field(0.03, ge=0, le=1)
+    max_eo: float = Field(0.03, ge=0, le=1)
+    margin: float = Field(0.0, ge=0, lt=1)
 
     def __init__(self, rule: str = 'tolerance', **parameters: Any) -> None:
         super().__init__(rule=rule, **parameters)
 
     def describe(self) -> str:
-        return RULES[self.rule][1].format(**self.model_dump())
+        text = RULES[self.rule][1].format(**self.model_dump())
+        return text + f' − {self.margin:g}' if self.rule in BUDGETS and self.margin else text
 
     def select(self, records: Sequence[Record]) -> int:
         if not records:
@@ -170,10 +188,14 @@ class SelectionRule(BaseModel):
 
     def falls_back(self, records: Sequence[Record]) -> bool:
         """Whether no epoch passes the thresholds of a thresholded rule (``fairgnn``,
-        ``dp_budget``), so that :meth:`select` falls back to its other choice."""
+        the budgets), so that :meth:`select` falls back to its other choice."""
         if self.rule == 'fairgnn':
             return not any(_passes(r, self) for r in records)
-        return self.rule == 'dp_budget' and not any(r['dp'] <= self.max_dp for r in records)
+        if self.rule in BUDGETS:
+            metric = BUDGETS[self.rule]
+            two_class = [r for r in records if not predicts_one_class(r)] or records
+            return not any(_within(r, self, metric) for r in two_class)
+        return False
 
 
 class ParetoArchive:

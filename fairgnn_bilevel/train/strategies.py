@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Module
 
+from ..bound import FairnessBound
 from ..followers import (Decode, FirstOrderFollower, Follower, UnrolledFollower,
                          leader_gradients_averaged)
 from ..losses import CovarianceLoss, FairnessLoss, make_fairness_loss, probabilities
@@ -29,14 +30,14 @@ from .distributed import Shard
 
 __all__ = ['Batch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
            'UnrolledBilevel', 'Reference', 'FairGNN', 'STRATEGIES', 'METHODS', 'DEFAULTS',
-           'make_strategy', 'hyperparameters', 'task_loss', 'reads']
+           'make_strategy', 'hyperparameters', 'task_loss', 'reads', 'bounded']
 
 # The one set of default hyperparameters: the strategies' signatures, the config and the
 # scikit-learn estimator all read them from here.
 # (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.)
 DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2,
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
-                                weight_decay=1e-5, alpha=4.0, beta=0.01)
+                                weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.05)
 
 
 def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
@@ -120,8 +121,26 @@ class Strategy:
         self.shard = shard if shard is not None and shard.distributed else None
         self.reduce = None if self.shard is None else self.shard.sum
 
+    bound: Optional[FairnessBound] = None
+
     def _fairness(self, name: str, num_groups: Optional[int]):
         return make_fairness_loss(name, reduce=self.reduce, num_groups=num_groups)
+
+    def _bound(self, loss: FairnessLoss, max_gap: Optional[float], dual_lr: float,
+               scale: float) -> Optional[FairnessBound]:
+        """The bound ``gap ≤ max_gap`` on ``loss``'s criterion whose multiplier scales the
+        fairness weight (``None``: no bound, the weight stays ``scale``)."""
+        if max_gap is None:
+            return None
+        return FairnessBound(loss, max_gap, dual_lr=dual_lr, scale=scale)
+
+    def end_epoch(self) -> Dict[str, float]:
+        """Called once after each epoch's steps: a bound's multiplier moves on the epoch's
+        hard gap (returned as ``train_gap``, with the new ``fairness_weight``)."""
+        if self.bound is None:
+            return {}
+        gap = self.bound.step()
+        return {'train_gap': gap, 'fairness_weight': self.bound.weight}
 
     def _apply(self, optimizer: torch.optim.Optimizer) -> None:
         """``optimizer.step()`` on the gradients averaged over processes."""
@@ -165,22 +184,31 @@ class Vanilla(Strategy):
 
 
 class Lagrangian(Strategy):
-    r"""Minimise :math:`f + \lambda\,\phi` over all parameters with one Adam."""
+    r"""Minimise :math:`f + \lambda\,\phi` over all parameters with one Adam.
+
+    With ``max_gap`` (a bound on the hard gap of ``fairness``), :math:`\lambda` is ``lam``
+    times a Lagrange multiplier that :class:`~fairgnn_bilevel.bound.FairnessBound` raises
+    while the epoch's gap exceeds the bound and lowers while it holds (step ``dual_lr``)."""
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  lam: float = DEFAULTS['lam'], fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
-                 num_groups: Optional[int] = None) -> None:
+                 weight_decay: float = DEFAULTS['weight_decay'],
+                 dual_lr: float = DEFAULTS['dual_lr'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None, max_gap: Optional[float] = None) -> None:
         super().__init__(shard)
         self.optimizer = _adam(model.parameters(), leader_lr, weight_decay)
         self.lam, self.loss = lam, self._fairness(fairness, num_groups)
+        self.bound = self._bound(self.loss, max_gap, dual_lr, lam)
 
     def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
         logits = decode(batch.hidden)
         f = batch.task_loss(logits)
-        phi = fairness_scale * self.lam * self.loss(batch.fair_rows(logits), batch.groups,
-                                                    batch.fair_labels)
+        fair = (batch.fair_rows(logits), batch.groups, batch.fair_labels)
+        if self.bound is None:
+            phi = fairness_scale * self.lam * self.loss(*fair)
+        else:
+            phi = fairness_scale * self.bound(*fair)
         self._descend(self.optimizer, f + phi)
         return _floats(task_loss=f, fairness_loss=phi)
 
@@ -189,28 +217,35 @@ class UnrolledBilevel(Strategy):
     r"""The leader (every parameter outside the fairness blocks, Adam with ``leader_lr``
     and ``weight_decay``) steps on the task loss at the follower's response, here an
     :class:`~fairgnn_bilevel.followers.UnrolledFollower` of ``follower_steps`` plain
-    gradient steps of size ``follower_step_size`` on :math:`\eta\phi` (``fairness``)."""
+    gradient steps of size ``follower_step_size`` on :math:`\eta\phi` (``fairness``).
+
+    With ``max_gap`` (a bound on the hard gap of ``fairness``), the follower's weight is
+    ``eta`` times a Lagrange multiplier: :class:`~fairgnn_bilevel.bound.FairnessBound`
+    raises it while the epoch's gap exceeds the bound and lowers it while the bound holds
+    (step ``dual_lr``)."""
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  follower_step_size: float = DEFAULTS['follower_step_size'],
                  eta: float = DEFAULTS['eta'], follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
-                 num_groups: Optional[int] = None) -> None:
+                 weight_decay: float = DEFAULTS['weight_decay'],
+                 dual_lr: float = DEFAULTS['dual_lr'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None, max_gap: Optional[float] = None) -> None:
         super().__init__(shard)
         self._lead(model, functools.partial(UnrolledFollower, eta=eta,
                                             step_size=follower_step_size,
                                             steps=follower_steps),
-                   fairness, num_groups, leader_lr, weight_decay)
+                   fairness, num_groups, leader_lr, weight_decay, max_gap, dual_lr)
 
     def _lead(self, model: Module, follower: Callable[[Module, FairnessLoss], Follower],
               fairness: str, num_groups: Optional[int], leader_lr: float,
-              weight_decay: float) -> None:
+              weight_decay: float, max_gap: Optional[float], dual_lr: float) -> None:
         """Build the follower (on the model's FairnessBlocks, by which the runner finds
-        it) and the leader's optimiser; a failure leaves the block trainable."""
+        it), its bound and the leader's optimiser; a failure leaves the block trainable."""
         follower_parameters(model)  # refuses, naming the model, without a block
         self.follower = follower(model, self._fairness(fairness, num_groups))
         try:
+            self.bound = self._bound(self.follower.loss, max_gap, dual_lr, self.follower.eta)
             self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
         except BaseException:  # never leave the block frozen
             self.follower.release()
@@ -221,10 +256,14 @@ class UnrolledBilevel(Strategy):
 
     def step(self, batch: Batch, decode: Decode, fairness_scale: float = 1.0
              ) -> Dict[str, float]:
+        if self.bound is not None:
+            self.follower.eta = self.bound.weight
         with leader_gradients_averaged():  # _descend averages over processes itself
             logits = self.follower.respond(batch.hidden, decode, batch.groups,
                                            batch.fair_labels, rows=batch.fair,
                                            scale=fairness_scale)
+        if self.bound is not None:
+            self.bound.observe(batch.fair_rows(logits), batch.groups, batch.fair_labels)
         f = batch.task_loss(logits)
         self._descend(self.leader_optimizer, f)
         return _floats(task_loss=f, fairness_loss=self.follower.last_loss)
@@ -240,13 +279,14 @@ class FirstOrderBilevel(UnrolledBilevel):
                  follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
                  follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
-                 num_groups: Optional[int] = None) -> None:
+                 weight_decay: float = DEFAULTS['weight_decay'],
+                 dual_lr: float = DEFAULTS['dual_lr'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None, max_gap: Optional[float] = None) -> None:
         Strategy.__init__(self, shard)
         # fused: the runner's Adam everywhere (recorded runs stay bit-identical)
         self._lead(model, functools.partial(FirstOrderFollower, eta=eta, lr=follower_lr,
                                             steps=follower_steps, fused=True),
-                   fairness, num_groups, leader_lr, weight_decay)
+                   fairness, num_groups, leader_lr, weight_decay, max_gap, dual_lr)
 
 
 class Reference(Strategy):
@@ -353,7 +393,8 @@ STRATEGIES: Dict[str, Type[Strategy]] = {
     'fairgnn': FairGNN,
 }
 METHODS: Tuple[str, ...] = tuple(STRATEGIES)
-_PLUMBING = ('shard', 'num_groups', 'scores')  # given by the runner, not hyperparameters
+# given by the runner, not hyperparameters (max_gap: from the bound train.max_dp / max_eo)
+_PLUMBING = ('shard', 'num_groups', 'scores', 'max_gap')
 
 
 def hyperparameters(method: str) -> Tuple[str, ...]:
@@ -368,15 +409,26 @@ def reads(name: str) -> Tuple[str, ...]:
     return tuple(m for m in METHODS if name in hyperparameters(m))
 
 
+def bounded(method: str) -> bool:
+    """Whether strategy ``method`` can train toward a bound on its fairness gap."""
+    return 'max_gap' in inspect.signature(STRATEGIES[method].__init__).parameters
+
+
 def make_strategy(method: str, model: Module, *, shard: Optional[Shard] = None,
                   num_groups: Optional[int] = None, scores: Optional[Tensor] = None,
-                  **options: Any) -> Strategy:
+                  max_gap: Optional[float] = None, **options: Any) -> Strategy:
     """The strategy called ``method``, given the ``options`` it takes; options of other
-    strategies are left out, so one set of settings serves every method."""
+    strategies are left out, so one set of settings serves every method.  ``max_gap``:
+    train toward that bound on the fairness gap (methods where :func:`bounded`)."""
     if method not in STRATEGIES:
         raise ValueError(f'unknown method {method!r}; use one of {", ".join(METHODS)}')
     cls = STRATEGIES[method]
     taken = {k: v for k, v in options.items() if k in hyperparameters(method)}
+    if max_gap is not None:
+        if not bounded(method):
+            raise ValueError(f'method {method!r} cannot train toward a bound on the fairness '
+                             'gap; use lagrangian, bilevel or bilevel_first_order')
+        taken['max_gap'] = max_gap
     if cls.needs_group_scores:
         if scores is None:
             raise ValueError(f'method {method!r} needs scores: an estimated group '
