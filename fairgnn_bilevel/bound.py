@@ -8,10 +8,11 @@ classes, counted over every row seen since the last :meth:`FairnessBound.step` �
 multiplier:
 
 .. math::
-    \lambda \leftarrow \max\Bigl(0,\; \lambda + \rho\,\frac{\Delta - \epsilon}{\epsilon}\Bigr)
+    \lambda \leftarrow \max\Bigl(0,\; \lambda + \rho\,\frac{\Delta - \epsilon}
+    {\max(\epsilon, 0.01)}\Bigr)
 
-(dual ascent of step ``dual_lr`` :math:`\rho` on the relative violation, so one step size
-serves every ε).  The multiplier therefore moves on the statistics of a whole epoch, not
+(dual ascent of step ``dual_lr`` :math:`\rho` on the violation relative to the bound, so
+one step size serves every ε; a bound under one point counts as one point).  The multiplier therefore moves on the statistics of a whole epoch, not
 on one mini-batch's noisy gap, and a batch that misses a group adds counts, never NaN.
 With a loss that reduces over processes (``reduce=all_reduce_sum``), the counts are summed
 over processes before the step: every process moves the same multiplier.
@@ -49,7 +50,11 @@ from torch import Tensor
 
 from .losses import EqualOpportunityLoss, FairnessLoss, check_groups
 
-__all__ = ['FairnessBound', 'hard_gap']
+__all__ = ['FairnessBound', 'hard_gap', 'VIOLATION_UNIT']
+
+# the violation is measured in units of the bound, but never of less than one point: a
+# bound of 0 (unreachable by any classifier that separates anyone) still moves λ finitely
+VIOLATION_UNIT = 0.01
 
 
 def _predicted(logits: Tensor) -> Tensor:
@@ -93,7 +98,7 @@ class FairnessBound:
             :class:`~fairgnn_bilevel.losses.DemographicParityLoss` bounds ΔDP,
             :class:`~fairgnn_bilevel.losses.EqualOpportunityLoss` bounds ΔEO.  Its
             ``reduce`` (and ``num_groups``) also sum the hard counts over processes.
-        max_gap (float): the bound :math:`\epsilon`, a fraction in ``(0, 1]``.
+        max_gap (float): the bound :math:`\epsilon`, a fraction in ``[0, 1]``.
         dual_lr (float): the multiplier's step :math:`\rho` per unit of relative
             violation (default: :obj:`0.05`).
         init (float): the multiplier's starting value (default: :obj:`1.0`: the weight
@@ -104,10 +109,9 @@ class FairnessBound:
 
     def __init__(self, loss: FairnessLoss, max_gap: float, *, dual_lr: float = 0.05,
                  init: float = 1.0, scale: float = 1.0) -> None:
-        if not 0.0 < max_gap <= 1.0:
-            raise ValueError(f'max_gap must be a fraction in (0, 1], got {max_gap!r}; a gap '
-                             'of exactly 0 cannot be reached by a classifier that separates '
-                             'anyone: bound it by a small positive number')
+        if not 0.0 <= max_gap <= 1.0:
+            raise ValueError(f'max_gap must be a fraction in [0, 1] (0.02 for 2 points), got '
+                             f'{max_gap!r}')
         if dual_lr <= 0 or init < 0 or scale <= 0:
             raise ValueError(f'FairnessBound needs dual_lr > 0, init >= 0 and scale > 0, got '
                              f'{dual_lr!r}, {init!r} and {scale!r}')
@@ -202,7 +206,8 @@ class FairnessBound:
             hits, totals = both[0], both[1]
         self._hits = self._totals = None
         gap = hard_gap(hits, totals)
-        relative = torch.tensor([(gap - self.max_gap) / self.max_gap], dtype=torch.float64)
+        relative = torch.tensor([(gap - self.max_gap) / max(self.max_gap, VIOLATION_UNIT)],
+                                dtype=torch.float64)
         state = cooper.CMPState(observed_constraints={self.constraint: cooper.ConstraintState(
             violation=relative, contributes_to_primal_update=False)})
         self.dual_optimizer.zero_grad(set_to_none=True)

@@ -99,8 +99,8 @@ class TrainConfig(_Section):
     weight_decay: Float = Field(DEFAULTS['weight_decay'], ge=0)
     # a bound on the hard gap to train toward and select under (one of them; fractions):
     # ΔDP with the dp fairness loss, ΔEO with eo; dual_lr: the multiplier's step
-    max_dp: Optional[Float] = Field(None, gt=0, le=1)
-    max_eo: Optional[Float] = Field(None, gt=0, le=1)
+    max_dp: Optional[Float] = Field(None, ge=0, le=1)
+    max_eo: Optional[Float] = Field(None, ge=0, le=1)
     dual_lr: Float = Field(DEFAULTS['dual_lr'], gt=0)
     alpha: Float = Field(DEFAULTS['alpha'], ge=0)  # fairgnn: covariance weight
     beta: Float = Field(DEFAULTS['beta'], ge=0)    # fairgnn: adversary weight

@@ -420,8 +420,8 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
         gap = BUDGETS[rule.rule]
         notes.append(f'no epoch met the bound Δ{gap.upper()} ≤ {getattr(rule, "max_" + gap):g}'
                      f'{f" − margin {rule.margin:g}" if rule.margin else ""} on validation; '
-                     f'the closest reached {loop.val[gap]:.4f} (epoch {loop.selected_epoch}), '
-                     'the model returned: loosen the bound or train longer')
+                     f'the model returned is the closest (epoch {loop.selected_epoch}, val '
+                     f'Δ{gap.upper()} {loop.val[gap]:.4f}): loosen the bound or train longer')
     elif rule.falls_back(loop.history):
         notes.append(f'no epoch passed the thresholds of selection rule '
                      f'{rule.describe()}; it fell back to the best val ACC (epoch '

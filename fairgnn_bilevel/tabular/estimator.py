@@ -118,7 +118,16 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     fairness : FairnessLoss or str, default='dp'
         The fairness criterion, as a loss object like fairlearn's constraint objects:
         ``fb.DemographicParityLoss()`` or ``fb.EqualOpportunityLoss()``; ``'dp'`` and
-        ``'eo'`` are their aliases.
+        ``'eo'`` are their aliases.  With ``max_eo`` the default becomes ``'eo'``.
+    max_dp, max_eo : float or None, default=None
+        A bound on the hard ΔDP (or ΔEO) of the held-out rows, like fairlearn's
+        ``DemographicParity(difference_bound=...)``: the fairness weight becomes a Lagrange
+        multiplier that rises while the training gap exceeds the bound, and the most
+        accurate held-out epoch within it is kept (``bound_`` says whether one was; a
+        :class:`~fairgnn_bilevel.SelectionWarning` names the closest gap when none was).
+        Methods ``'bilevel'``, ``'bilevel_first_order'`` and ``'lagrangian'``.
+    dual_lr : float, default=0.05
+        The multiplier's step per unit of relative violation, with a bound.
     val_fraction : float, default=0.2
         Part of the rows held out (stratified by label and group) to select the epoch
         with ``selection``; ``0`` trains on every row and keeps the last epoch.
@@ -153,6 +162,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         The network at the selected epoch.
     selected_epoch_ : int
         That epoch.
+    bound_ : dict or None
+        With ``max_dp`` or ``max_eo``: the gap bounded (``'dp'`` or ``'eo'``), ``max_gap``,
+        the selected epoch's held-out gap ``val_gap`` and ``held_on_val``.
     """
 
     def __init__(self, *, method: str = 'bilevel', hidden: int = 64, layers_before: int = 2,
@@ -163,7 +175,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                  follower_step_size: float = DEFAULTS['follower_step_size'],
                  eta: float = DEFAULTS['eta'], lam: float = DEFAULTS['lam'],
                  follower_steps: int = DEFAULTS['follower_steps'],
-                 fairness: str = DEFAULTS['fairness'], val_fraction: float = 0.2,
+                 fairness: str = DEFAULTS['fairness'], max_dp: Optional[float] = None,
+                 max_eo: Optional[float] = None, dual_lr: float = DEFAULTS['dual_lr'],
+                 val_fraction: float = 0.2,
                  selection: str = 'tolerance', random_state: Optional[int] = None,
                  module: Any = None) -> None:
         self.method = method
@@ -180,6 +194,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.lam = lam
         self.follower_steps = follower_steps
         self.fairness = fairness
+        self.max_dp = max_dp
+        self.max_eo = max_eo
+        self.dual_lr = dual_lr
         self.val_fraction = val_fraction
         self.selection = selection
         self.random_state = random_state
@@ -189,6 +206,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     # (FairGNN's alpha and beta are left out: that method trains on graphs only.)
     _CONFIG_KEYS = {**{name: f'train.{name}' for name in DEFAULTS
                        if name not in ('weight_decay', 'alpha', 'beta')},
+                    'max_dp': 'train.max_dp', 'max_eo': 'train.max_eo',
                     'method': 'train.method', 'epochs': 'train.epochs',
                     'batch_size': 'train.batch_size', 'selection': 'selection.rule',
                     'hidden': 'model.hidden', 'layers_before': 'model.num_layers',
@@ -275,6 +293,11 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f'val_fraction must be in [0, 1), got {self.val_fraction!r}')
         values = {key: getattr(self, name) for name, key in self._CONFIG_KEYS.items()}
         values['train.fairness'] = _fairness_name(self.fairness)
+        if self.max_eo is not None and _same(self.fairness, DEFAULTS['fairness']):
+            values['train.fairness'] = 'eo'  # the criterion the bound is about
+        if self.val_fraction == 0 and (self.max_dp is not None or self.max_eo is not None):
+            raise ValueError('max_dp and max_eo select the most accurate epoch within the bound '
+                             'on held-out rows; set val_fraction > 0')
         if self.val_fraction == 0:
             values['selection.rule'] = 'last'  # nothing held out to select on
         defaults = {name: p.default for name, p in
@@ -370,6 +393,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         result = engine.train(data, cfg, model=self._network(features), progress=False)
         self.model_, self.selected_epoch_ = result.model, result.selected_epoch
         self.history_ = result.history
+        self.bound_ = result.bound
         return self
 
     def _network(self, features: np.ndarray) -> Optional[torch.nn.Module]:
