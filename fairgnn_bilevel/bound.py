@@ -48,7 +48,7 @@ import cooper
 import torch
 from torch import Tensor
 
-from .losses import EqualOpportunityLoss, FairnessLoss, check_groups
+from .losses import DemographicParityLoss, EqualOpportunityLoss, FairnessLoss, check_groups
 
 __all__ = ['FairnessBound', 'hard_gap', 'VIOLATION_UNIT']
 
@@ -100,14 +100,14 @@ class FairnessBound:
             ``reduce`` (and ``num_groups``) also sum the hard counts over processes.
         max_gap (float): the bound :math:`\epsilon`, a fraction in ``[0, 1]``.
         dual_lr (float): the multiplier's step :math:`\rho` per unit of relative
-            violation (default: :obj:`0.05`).
+            violation (default: :obj:`0.2`).
         init (float): the multiplier's starting value (default: :obj:`1.0`: the weight
             starts at ``scale``).
         scale (float): the weight is ``scale × λ`` (default: :obj:`1.0`; the runner passes
             its ``lam`` or ``eta``).
     """
 
-    def __init__(self, loss: FairnessLoss, max_gap: float, *, dual_lr: float = 0.05,
+    def __init__(self, loss: FairnessLoss, max_gap: float, *, dual_lr: float = 0.2,
                  init: float = 1.0, scale: float = 1.0) -> None:
         if not 0.0 <= max_gap <= 1.0:
             raise ValueError(f'max_gap must be a fraction in [0, 1] (0.02 for 2 points), got '
@@ -115,9 +115,9 @@ class FairnessBound:
         if dual_lr <= 0 or init < 0 or scale <= 0:
             raise ValueError(f'FairnessBound needs dual_lr > 0, init >= 0 and scale > 0, got '
                              f'{dual_lr!r}, {init!r} and {scale!r}')
-        if type(loss).forward is FairnessLoss.forward or not hasattr(loss, 'num_groups'):
-            raise ValueError(f'{type(loss).__name__} is not a fairness loss of groups; use '
-                             'DemographicParityLoss or EqualOpportunityLoss')
+        if not isinstance(loss, (DemographicParityLoss, EqualOpportunityLoss)):
+            raise ValueError(f'{type(loss).__name__} is not a loss of a gap the bound can count '
+                             '(ΔDP or ΔEO); use DemographicParityLoss or EqualOpportunityLoss')
         self.loss, self.max_gap, self.scale = loss, float(max_gap), float(scale)
         self.criterion = 'eo' if isinstance(loss, EqualOpportunityLoss) else 'dp'
         self.multiplier = cooper.multipliers.DenseMultiplier(

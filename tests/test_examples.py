@@ -40,6 +40,20 @@ def test_example_trains_a_fairer_model(script):
     _check_fairer(_run(script))
 
 
+@pytest.mark.parametrize('args', [(), pytest.param(('--batch-size', '512', '--epochs', '60'),
+                                                    marks=needs_sampler)])
+def test_bound_example_keeps_the_bound_on_validation(args):
+    result = subprocess.run([sys.executable, str(EXAMPLES / 'bound.py'), '--seeds', '3',
+                             '--max-dp', '0.02', *args],
+                            capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {name: (float(acc), float(dp)) for name, acc, dp in LINE.findall(result.stdout)}
+    _check_fairer(rows)
+    held = re.search(r'^bound ΔDP ≤ 0.02 met on validation in (\d) of 3 runs$', result.stdout,
+                     re.M)
+    assert held and int(held.group(1)) >= 2, result.stdout
+
+
 def test_multiclass_example_is_fairer_across_seeds():
     # three classes, three groups; five seeds, each its own graph and initialisation
     result = subprocess.run([sys.executable, str(EXAMPLES / 'multiclass.py'), '--seeds', '5'],
@@ -55,7 +69,7 @@ def test_multiclass_example_is_fairer_across_seeds():
 
 def test_every_example_is_tested():
     tested = {'own_loop.py', 'neighbor_loader.py', 'lightning_module.py', 'ddp.py',
-              'multiclass.py'}
+              'multiclass.py', 'bound.py'}
     assert {p.name for p in EXAMPLES.glob('*.py')} == tested
 
 

@@ -126,7 +126,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         accurate held-out epoch within it is kept (``bound_`` says whether one was; a
         :class:`~fairgnn_bilevel.SelectionWarning` names the closest gap when none was).
         Methods ``'bilevel'``, ``'bilevel_first_order'`` and ``'lagrangian'``.
-    dual_lr : float, default=0.05
+    dual_lr : float, default=0.2
         The multiplier's step per unit of relative violation, with a bound.
     val_fraction : float, default=0.2
         Part of the rows held out (stratified by label and group) to select the epoch

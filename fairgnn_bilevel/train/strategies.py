@@ -37,7 +37,7 @@ __all__ = ['Batch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
 # (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.)
 DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2,
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
-                                weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.05)
+                                weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.2)
 
 
 def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
