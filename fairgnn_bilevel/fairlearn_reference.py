@@ -1,20 +1,30 @@
-"""The reference a fairlearn user already has: ``ExponentiatedGradient`` on a table.
+"""The references a fairlearn user already has: ``ExponentiatedGradient`` on a table, and
+``ThresholdOptimizer`` on any model's scores.
 
 A logistic regression under a demographic-parity bound, fitted by fairlearn's
 exponentiated-gradient reduction on the same training split the library trains on, and
-evaluated on the same validation and test splits with the same metrics.  Needs the
-``fairlearn`` extra (``pip install "fairgnn-bilevel[fairlearn]"``).
+evaluated on the same validation and test splits with the same metrics; and post-processing:
+per-group (randomized) thresholds on a trained model's scores, fitted on validation rows
+under a bound on the gap.  Needs the ``fairlearn`` extra
+(``pip install "fairgnn-bilevel[fairlearn]"``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, Any, List, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
 
 from .metrics import binary_report
 
 if TYPE_CHECKING:
     from .tabular.datasets import TabularData
 
-__all__ = ['exponentiated_gradient_runs', 'check_bounds', 'DEFAULT_BOUNDS']
+__all__ = ['exponentiated_gradient_runs', 'check_bounds', 'DEFAULT_BOUNDS',
+           'threshold_optimizer_predictions']
+
+# the library's gap names -> fairlearn's ThresholdOptimizer constraints
+_POSTPROCESSING = {'dp': 'demographic_parity', 'eo': 'true_positive_rate_parity'}
 
 DEFAULT_BOUNDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
@@ -52,3 +62,36 @@ def exponentiated_gradient_runs(data: 'TabularData', bounds: Sequence[float] = D
                     y_pred=reduction.predict(X, random_state=seed))
             runs.append({'method': 'fairlearn', 'bound': bound, 'seed': seed, **records})
     return runs
+
+
+class _Scores(BaseEstimator):
+    """A fitted "estimator" whose prediction is its input's one column: lets
+    ``ThresholdOptimizer(prefit=True)`` threshold scores computed elsewhere."""
+
+    def fit(self, X: Any = None, y: Any = None) -> '_Scores':
+        self.fitted_ = True  # what check_is_fitted looks for
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64)[:, 0]
+
+
+def threshold_optimizer_predictions(val_scores: Any, val_labels: Any, val_groups: Any,
+                                    scores: Any, groups: Any, *, gap: str = 'dp',
+                                    max_gap: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Hard predictions of fairlearn's ``ThresholdOptimizer`` for rows with ``scores`` and
+    ``groups``: per-group thresholds on the scores, fitted on the validation rows to
+    maximise accuracy with the ``gap`` (``'dp'``: ΔDP, ``'eo'``: the TPR gap) within
+    ``max_gap`` (its ``tol``); randomized between two thresholds, drawn with ``seed``.
+    Binary labels only (fairlearn's post-processing is binary)."""
+    from fairlearn.postprocessing import ThresholdOptimizer
+    if gap not in _POSTPROCESSING:
+        raise ValueError(f'gap must be one of {", ".join(_POSTPROCESSING)}, got {gap!r}')
+    optimizer = ThresholdOptimizer(estimator=_Scores().fit(), constraints=_POSTPROCESSING[gap],
+                                   prefit=True, predict_method='predict',
+                                   tol=max_gap if max_gap > 0 else None)
+    column = np.asarray(val_scores, dtype=np.float64).reshape(-1, 1)
+    optimizer.fit(column, np.asarray(val_labels), sensitive_features=np.asarray(val_groups))
+    return np.asarray(optimizer.predict(np.asarray(scores, dtype=np.float64).reshape(-1, 1),
+                                        sensitive_features=np.asarray(groups),
+                                        random_state=seed)).astype(np.int64)
