@@ -32,7 +32,7 @@ import fairgnn_bilevel as fb  # noqa: E402
 from fairgnn_bilevel.config import load_config  # noqa: E402
 from fairgnn_bilevel.experiment import load_data  # noqa: E402
 from fairgnn_bilevel.fairlearn_reference import threshold_optimizer_predictions  # noqa: E402
-from fairgnn_bilevel.metrics import binary_report  # noqa: E402
+from fairgnn_bilevel.metrics import binary_report, false_positive_rates  # noqa: E402
 from fairgnn_bilevel.report import format_table, summarize  # noqa: E402
 from fairgnn_bilevel.statistics import paired_comparisons  # noqa: E402
 from fairgnn_bilevel.train.graph import GraphTask  # noqa: E402
@@ -49,9 +49,19 @@ def _fit(data, config, **options):
     return result, time.perf_counter() - start
 
 
-def _run(row, seed, result, eps, held):
+def _fpr(data, predicted):
+    """Each group's test false-positive rate of hard predictions of the test nodes."""
+    mask = data.test_mask
+    return false_positive_rates(data.y[mask].numpy(), predicted,
+                                sensitive_features=data.sens[mask].numpy())
+
+
+def _run(row, seed, result, eps, held, data):
+    rows = data.test_mask.nonzero().view(-1)
+    probs = GraphTask(result.model, data).predict_proba(rows).detach()
+    fpr = _fpr(data, (probs > 0.5).long().numpy()) if probs.dim() == 1 else None
     return {'row': row, 'seed': seed, 'eps': eps, 'test': result.test, 'val': result.val,
-            'held': held}
+            'held': held, 'fpr': fpr}
 
 
 def _threshold(data, result, eps, seed):
@@ -67,7 +77,7 @@ def _threshold(data, result, eps, seed):
                                                     seed=seed)
         records[split] = binary_report(y[mask], scores[split], sensitive_features=s[mask],
                                        y_pred=predicted)
-    return records
+    return records, _fpr(data, predicted)
 
 
 def main() -> None:
@@ -89,13 +99,13 @@ def main() -> None:
         plain, cost = _fit(data, config, method='bilevel', seed=seed)
         seconds['bilevel'].append(cost)
         for eps in args.epsilons:
-            runs.append(_run('vanilla', seed, vanilla, eps, vanilla.val['dp'] <= eps))
+            runs.append(_run('vanilla', seed, vanilla, eps, vanilla.val['dp'] <= eps, data))
             for method, row in (('bilevel', 'FairBiNN at the bound'),
                                 ('lagrangian', 'Lagrangian at the bound')):
                 result, cost = _fit(data, config, method=method, seed=seed, max_dp=eps)
                 if method == 'bilevel':
                     seconds['bounded'].append(cost)
-                runs.append(_run(row, seed, result, eps, result.bound['held_on_val']))
+                runs.append(_run(row, seed, result, eps, result.bound['held_on_val'], data))
             sweep = []
             for method, name, values in (('bilevel', 'eta', ETAS), ('lagrangian', 'lam', LAMS)):
                 for value in values:
@@ -105,11 +115,11 @@ def main() -> None:
                     sweep.append((result.val['dp'] <= eps, result.val['acc'], result))
             met = [s for s in sweep if s[0]]
             best = max(met or sweep, key=lambda s: s[1])
-            runs.append(_run('best sweep point', seed, best[2], eps, bool(met)))
+            runs.append(_run('best sweep point', seed, best[2], eps, bool(met), data))
             if binary:
-                records = _threshold(data, vanilla, eps, seed)
+                records, fpr = _threshold(data, vanilla, eps, seed)
                 runs.append({'row': 'ThresholdOptimizer', 'seed': seed, 'eps': eps,
-                             'held': records['val']['dp'] <= eps, **records})
+                             'held': records['val']['dp'] <= eps, 'fpr': fpr, **records})
         print(f'seed {seed} done', file=sys.stderr, flush=True)
     print(f'# {args.config} {" ".join(args.overrides)}: {args.seeds} seeds; test metrics in %')
     for eps in args.epsilons:
@@ -121,6 +131,14 @@ def main() -> None:
             held.setdefault(r['row'], []).append(bool(r['held']))
         print('\nmet the bound on validation: ' + '; '.join(
             f'{row} {sum(v)}/{len(v)}' for row, v in held.items()))
+        if all(r['fpr'] for r in mine):  # binary labels
+            rates = {}
+            for r in mine:
+                for group, rate in r['fpr'].items():
+                    rates.setdefault(r['row'], {}).setdefault(group, []).append(rate)
+            print('\ntest false-positive rate by group (%, mean over seeds): ' + '; '.join(
+                f'{row} ' + ', '.join(f'{g}: {100 * np.mean(v):.1f}' for g, v in groups.items())
+                for row, groups in rates.items()))
         pairs = [(row, 'best sweep point') for row in ('FairBiNN at the bound',
                                                        'Lagrangian at the bound',
                                                        'ThresholdOptimizer')]

@@ -28,7 +28,8 @@ from sklearn.metrics import roc_auc_score
 __all__ = ['METRICS', 'accuracy', 'f1', 'roc_auc', 'demographic_parity_difference',
            'equal_opportunity_difference', 'equalized_odds_difference',
            'soft_demographic_parity_difference', 'soft_equal_opportunity_difference',
-           'group_rates', 'intersections', 'binary_report', 'fairness_report', 'check_split',
+           'group_rates', 'false_positive_rates', 'intersections', 'binary_report',
+           'fairness_report', 'check_split',
            'MIN_GROUP_ROWS', 'DataWarning', 'group_order']
 
 
@@ -126,6 +127,16 @@ def group_rates(
         ValueError: if a group has no rows (after ``mask``) or fewer than two groups exist.
     """
     return _group_means(y_pred, sensitive_features, mask, groups, what, sample_weight)[0]
+
+
+def false_positive_rates(y_true: Any, y_pred: Any, *, sensitive_features: Any) -> dict:
+    """Each group's false-positive rate P(ŷ = 1 | y = 0, s), binary labels: beside ΔDP it
+    tells a fair model from one that reaches a small gap by predicting nearly everyone
+    positive (fairlearn's ``false_positive_rate`` per group of a ``MetricFrame``)."""
+    y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
+    return group_rates(_check_predictions(_as_numpy(y_pred, 'y_pred')),
+                       sensitive_features=sensitive_features, mask=y_true == 0,
+                       what='negative rows')
 
 
 def _group_means(y_pred: Any, sensitive_features: Any, mask: Optional[Any],

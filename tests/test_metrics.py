@@ -285,3 +285,14 @@ def test_f1_matches_scikit_learn_binary_and_macro():
     y = np.array([1] * 8 + [0] * 2)
     report = fairness_report(1 - y, np.full(10, 0.1), sensitive_features=np.arange(10) % 2)
     assert report['acc'] == 0.8 and report['f1'] == 0.0 and report['positive_rate'] == 0.0
+
+
+def test_false_positive_rates_match_fairlearns_metric_frame():
+    from fairlearn.metrics import MetricFrame, false_positive_rate
+    from fairgnn_bilevel.metrics import false_positive_rates
+    rng = np.random.default_rng(7)
+    y, pred, sens = rng.integers(0, 2, 200), rng.integers(0, 2, 200), rng.integers(0, 3, 200)
+    frame = MetricFrame(metrics=false_positive_rate, y_true=y, y_pred=pred,
+                        sensitive_features=sens)
+    ours = false_positive_rates(y, pred, sensitive_features=sens)
+    assert ours == pytest.approx(frame.by_group.to_dict())
