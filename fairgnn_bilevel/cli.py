@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="tables: fairlearn ExponentiatedGradient's demographic-parity "
                             'bounds, drawn as a reference front (needs the fairlearn extra; '
                             f'default: {" ".join(map(str, DEFAULT_BOUNDS))})')
+    sweep.add_argument('--max-dp', type=float, nargs='+', default=[], metavar='EPS',
+                       help='also train bilevel and lagrangian toward each bound ΔDP ≤ EPS '
+                            '(selected within it), each method a series of its own')
     sweep.add_argument('--no-fairlearn', action='store_true',
                        help='tables: leave out the fairlearn reference front')
     sweep.add_argument('--out', type=Path, help='output folder (default: runs/sweep-<config>)')
@@ -172,7 +175,8 @@ def _sweep(args: argparse.Namespace) -> int:
     args.resolved_out = out
     summary = run_sweep(config, args.eta, args.lam or args.eta, args.seeds, out,
                         progress=not args.no_progress, overwrite=args.overwrite,
-                        bounds=None if args.no_fairlearn else args.bounds)
+                        bounds=None if args.no_fairlearn else args.bounds,
+                        max_dps=args.max_dp)
     reference = summary['reference_point']
     print(f'Pareto-front hypervolume per seed, mean [95 % interval] over {summary["seeds"]} '
           f'seed(s) (reference ΔDP {reference[0]:.4f}, ACC {reference[1]:.4f}; larger is better):')

@@ -21,7 +21,8 @@ from .engine import resolve_config
 
 __all__ = ['run_sweep', 'seed_hypervolumes']
 
-_LABEL = {'eta': 'η', 'lam': 'λ', 'bound': 'bound'}
+_LABEL = {'eta': 'η=', 'lam': 'λ=', 'bound': 'bound=', 'max_dp': 'ΔDP ≤ '}
+BOUNDED = ' (bounded)'  # a bounded method's series: 'bilevel (bounded)'
 
 
 def seed_hypervolumes(runs: Sequence[dict]) -> Tuple[Dict[str, Dict[int, float]],
@@ -41,12 +42,14 @@ def seed_hypervolumes(runs: Sequence[dict]) -> Tuple[Dict[str, Dict[int, float]]
 def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
               seeds: Optional[int],
               out: Path, *, progress: bool = True, overwrite: bool = False,
-              bounds: Optional[Sequence[float]] = DEFAULT_BOUNDS,
+              bounds: Optional[Sequence[float]] = DEFAULT_BOUNDS, max_dps: Sequence[float] = (),
               log: Callable[[str], None] = print) -> dict:
     """Train bilevel at each η and lagrangian at each λ (``seeds`` runs each; ``None``:
-    :func:`~fairgnn_bilevel.experiment.default_seeds` of the data); on a table,
-    also fit fairlearn's ExponentiatedGradient at each demographic-parity ``bounds`` (when
-    fairlearn is installed; ``None`` skips it).
+    :func:`~fairgnn_bilevel.experiment.default_seeds` of the data), and both at each bound
+    of ``max_dps`` (``fit(max_dp=ε)``: trained toward ΔDP ≤ ε and selected within it; their
+    own series, ``'bilevel (bounded)'``); on a table, also fit fairlearn's
+    ExponentiatedGradient at each demographic-parity ``bounds`` (when fairlearn is
+    installed; ``None`` skips it).
 
     Writes ``out/sweep.json`` (every point: method, weight, mean val/test metrics; every
     method's hypervolume per seed with its 95 % interval, and the paired per-seed
@@ -58,9 +61,11 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
         check_seeds(seeds)
     check_bounds(bounds or ())
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
-        ('lagrangian', 'lam', lam) for lam in lams]
-    configs = [resolve_config(config, method, **{f'train.{key}': weight})
-               for method, key, weight in settings]  # every value checked before training
+        ('lagrangian', 'lam', lam) for lam in lams] + [
+        (method, 'max_dp', bound) for method in ('bilevel', 'lagrangian') for bound in max_dps]
+    configs = [resolve_config(config, method, **{f'train.{key}': weight}, **(
+        {'train.fairness': 'dp'} if key == 'max_dp' else {}))
+        for method, key, weight in settings]  # every value checked before training
     if out.exists() and not out.is_dir():
         raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
     data = load_data(config)
@@ -70,6 +75,9 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
     for (method, key, weight), cfg in zip(settings, configs):
         runs = run_seeds(cfg, seeds, out / f'{method}-{key}{weight:g}', progress=progress,
                          data=data, overwrite=overwrite, log=log)
+        if key == 'max_dp':  # a series of its own
+            method = method + BOUNDED
+            runs = [{**run, 'method': method} for run in runs]
         groups.append((method, key, weight, runs))
     if bounds and not isinstance(data, Data):
         try:
@@ -95,7 +103,7 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
     for p in points:
         key = next(k for k in _LABEL if k in p)
         series.setdefault(p['method'], []).append((p['test_dp'], p['test_acc'],
-                                                   f'{_LABEL[key]}={p[key]:g}'))
+                                                   f'{_LABEL[key]}{p[key]:g}'))
     per_seed, reference = seed_hypervolumes([r for *_, runs in groups for r in runs])
     volumes = {}
     for method, by_seed in per_seed.items():
@@ -112,7 +120,8 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
                'hypervolume': volumes, 'paired': paired}
     write_json(out / 'sweep.json', summary)
     with open(out / 'sweep.csv', 'w', newline='') as handle:
-        writer = csv.DictWriter(handle, fieldnames=['method', 'eta', 'lam', 'bound', 'seeds'] + [
+        writer = csv.DictWriter(handle, fieldnames=['method', 'eta', 'lam', 'bound', 'max_dp',
+                                                    'seeds'] + [
             f'{s}_{m}' for s in ('val', 'test') for m, *_ in METRICS])
         writer.writeheader()
         writer.writerows(points)

@@ -44,3 +44,20 @@ def test_table_sweep_draws_the_fairlearn_front_with_intervals(tmp_path):
         assert volume['low'] <= volume['mean'] <= volume['high']
     assert any(line.startswith('bilevel − fairlearn hypervolume') for line in summary['paired'])
     assert 'fairlearn' in (tmp_path / 'sweep.csv').read_text()
+
+
+def test_sweep_adds_bounded_series(tmp_path):
+    config = load_config(ROOT / 'configs/synthetic.yaml',
+                         ['data.synthetic.num_nodes=300', 'train.epochs=5'])
+    summary = run_sweep(config, [100], [1], 2, tmp_path, progress=False, max_dps=[0.05, 0.1],
+                        log=lambda s: None)
+    bounded = [(p['method'], p['max_dp']) for p in summary['points'] if 'max_dp' in p]
+    assert bounded == [('bilevel (bounded)', 0.05), ('bilevel (bounded)', 0.1),
+                       ('lagrangian (bounded)', 0.05), ('lagrangian (bounded)', 0.1)]
+    assert set(summary['hypervolume']) == {'bilevel', 'lagrangian', 'bilevel (bounded)',
+                                           'lagrangian (bounded)'}
+    runs = json.loads((tmp_path / 'bilevel-max_dp0.05' / 'results.json').read_text())
+    assert all(run['bound']['max_gap'] == 0.05 for run in runs)
+    header, *lines = (tmp_path / 'sweep.csv').read_text().splitlines()
+    column = header.split(',').index('max_dp')
+    assert [line.split(',')[column] for line in lines][-4:] == ['0.05', '0.1', '0.05', '0.1']
