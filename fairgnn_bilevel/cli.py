@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                                 "seeds and the table says how much of the spread is the "
                                 "split's")
     reproduce.add_argument('--root', required=True, help='folder of the raw dataset files')
+    reproduce.add_argument('--max-dp', type=float, metavar='EPS',
+                           help='add the rows "at ΔDP ≤ EPS": FairBiNN and the Lagrangian trained '
+                                'toward the bound and selected within it')
     reproduce.add_argument('--out', type=Path,
                            help='output folder (default: runs/reproduce-<dataset>)')
     reproduce.add_argument('--configs', type=Path, default=Path('configs'),
@@ -155,7 +158,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     print(run_reproduce(args.dataset, args.root, args.seeds, out, config_dir=args.configs,
                         overrides=args.overrides, progress=not args.no_progress,
                         jobs=args.jobs, overwrite=args.overwrite, splits=args.splits,
-                        log=lambda line: print(line, flush=True)))
+                        max_dp=args.max_dp, log=lambda line: print(line, flush=True)))
     print(f'written: {out / "table.md"}, {out / "results.json"}')
     return 0
 

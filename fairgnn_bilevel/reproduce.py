@@ -16,7 +16,7 @@ from .report import format_cell, format_table, summarize, table_columns, write_j
 from .statistics import paired_comparisons, split_variance
 from .train.selection import ONE_CLASS_SHARE, predicts_one_class
 
-__all__ = ['rows', 'sections', 'paper_rows', 'paper_protocol_rows', 'run_reproduce',
+__all__ = ['rows', 'bounded_rows', 'sections', 'paper_rows', 'paper_protocol_rows', 'run_reproduce',
            'FAIRGNN_SCRIPTS', 'FAIRGNN_THRESHOLDS', 'PAPER_SETTINGS', 'DATASETS']
 
 DATASETS = tuple(graph_data.DATASETS)  # every graph with a table: its configs/<name>.yaml
@@ -109,9 +109,24 @@ def sections(dataset: str) -> List[Tuple[str, bool]]:
     return [(split, sens_in) for split in ('fairgnn', 'stratified') for sens_in in (False, True)]
 
 
-def rows(dataset: str) -> List[Tuple[str, List[str]]]:
+def bounded_rows(max_dp: Optional[float]) -> List[Tuple[str, List[str]]]:
+    """The rows "at ΔDP ≤ ε": FairBiNN and the Lagrangian trained toward the bound and
+    selected within it (none without a bound)."""
+    if max_dp is None:
+        return []
+    bound = [f'train.max_dp={max_dp!r}', 'train.fairness=dp']
+    return [(f'GCN + FairBiNN at ΔDP ≤ {max_dp:g}', ['train.method=bilevel', *bound]),
+            (f'GCN + Lagrangian at ΔDP ≤ {max_dp:g}', ['train.method=lagrangian', *bound])]
+
+
+def rows(dataset: str, max_dp: Optional[float] = None) -> List[Tuple[str, List[str]]]:
     """Our rows for ``dataset``: (label, overrides on ``configs/<dataset>.yaml``).  Every row
-    trains the same network; the FairGNN rows with FairGNN's own settings."""
+    trains the same network; the FairGNN rows with FairGNN's own settings; with ``max_dp``,
+    the :func:`bounded_rows` after them."""
+    return _rows(dataset) + bounded_rows(max_dp)
+
+
+def _rows(dataset: str) -> List[Tuple[str, List[str]]]:
     def fairgnn(encoder: str) -> List[str]:
         return _fairgnn(dataset, encoder)
     if dataset not in PAPER_SETTINGS:  # FairBiNN's two updates on a GCN, and FairGNN
@@ -163,8 +178,9 @@ def _setting(sens_in_features: bool) -> str:
 
 
 def _folder(label: str) -> str:
-    """A row's folder name: ``GCN + FairBiNN (ours)`` → ``GCN-FairBiNN``."""
-    return label.split(' (')[0].replace(' + ', '-').replace(' ', '_')
+    """A row's folder name: ``GCN + FairBiNN (ours)`` → ``GCN-FairBiNN``,
+    ``GCN + Lagrangian at ΔDP ≤ 0.02`` → ``GCN-Lagrangian_at_max_dp0.02``."""
+    return label.split(' (')[0].replace(' + ', '-').replace('ΔDP ≤ ', 'max_dp').replace(' ', '_')
 
 
 def split_seeds(split: str, splits: int) -> List[int]:
@@ -254,7 +270,8 @@ def _paper_section_text(dataset: str, runs: List[dict], leak: bool) -> str:
 
 
 def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
-                 overwrite: bool, splits: int, log: Callable[[str], None]):
+                 overwrite: bool, splits: int, log: Callable[[str], None],
+                 max_dp: Optional[float] = None):
     """Every row of every section as its own task in ``jobs`` worker processes of one thread
     each, the longest (most epochs) first so that no worker is left alone with a long row at
     the end, each finished task logged; the runs regrouped by section in the table's order."""
@@ -265,7 +282,7 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
         return next((int(o.split('=')[1]) for o in row if o.startswith('train.epochs=')),
                     values['train']['epochs'])
     tasks = [(_run_section, section, (label, row), epochs(row), (splits,))
-             for section in sections(dataset) for label, row in rows(dataset)]
+             for section in sections(dataset) for label, row in rows(dataset, max_dp)]
     tasks += [(_run_paper_section, 'paper', (label, sens_in, row), epochs(row), ())
               for label, sens_in, row in _paper_protocol(dataset)]
     tasks.sort(key=lambda task: -task[3])
@@ -285,7 +302,7 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
     def collect(section, labels):
         parts = [futures[(section, label)].result() for label in labels]
         return [run for runs, _ in parts for run in runs], any(leak for _, leak in parts)
-    results = [collect(section, [label for label, _ in rows(dataset)])
+    results = [collect(section, [label for label, _ in rows(dataset, max_dp)])
                for section in sections(dataset)]
     return results, collect('paper', [label for label, _, _ in _paper_protocol(dataset)])
 
@@ -315,6 +332,19 @@ def _one_class_note(runs: List[dict]) -> str:
             f'of fairness): {named}.\n')
 
 
+def _bound_note(runs: List[dict]) -> str:
+    """A line per bounded row: its selection and in how many runs the bound held on
+    validation (the table shows the test gap with its interval), or nothing."""
+    bounded = {}
+    for run in runs:
+        if run.get('bound'):
+            bounded.setdefault(run['row'], []).append(run)
+    return ''.join(
+        f'\n{label}: selection {mine[0]["selection"]}; the bound held on validation in '
+        f'{sum(r["bound"]["held_on_val"] for r in mine)} of {len(mine)} runs.\n'
+        for label, mine in bounded.items())
+
+
 def _variance_lines(runs: List[dict]) -> List[str]:
     """Per row and metric, how the spread divides between splits and seeds."""
     lines = []
@@ -331,7 +361,7 @@ def _variance_lines(runs: List[dict]) -> List[str]:
 def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
                   config_dir: Path, overrides: Sequence[str] = (), progress: bool = True,
                   jobs: int = 1, overwrite: bool = False, splits: int = 1,
-                  log: Callable[[str], None] = print) -> str:
+                  max_dp: Optional[float] = None, log: Callable[[str], None] = print) -> str:
     """Train every row in every section of :func:`sections` (and, on the FairBiNN paper's
     graphs, the paper-protocol rows); write ``results.json`` and ``table.md``; return the
     table.
@@ -342,6 +372,7 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     differences pair runs of the same split and seed, and each section says how much of
     the spread is the split's.  With ``jobs > 1`` the rows train in parallel worker
     processes of one thread each (on small graphs one thread per run is as fast as two).
+    ``max_dp``: add the rows "at ΔDP ≤ max_dp" (:func:`bounded_rows`).
     """
     if seeds is not None:
         check_seeds(seeds)
@@ -358,10 +389,11 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
     values = base.to_dict()
     if jobs > 1:
         results, (paper_runs, paper_leak) = _in_parallel(values, dataset, seeds, out, jobs,
-                                                         overwrite, splits, log)
+                                                         overwrite, splits, log, max_dp)
     else:
-        results = [_run_section(values, rows(dataset), split, sens_in, seeds, out, progress,
-                                None, overwrite, splits) for split, sens_in in sections(dataset)]
+        results = [_run_section(values, rows(dataset, max_dp), split, sens_in, seeds, out,
+                                progress, None, overwrite, splits)
+                   for split, sens_in in sections(dataset)]
         paper_runs, paper_leak = _run_paper_section(values, _paper_protocol(dataset), seeds,
                                                     out, progress, None, overwrite)
     texts, all_runs = [], []
@@ -380,7 +412,7 @@ def run_reproduce(dataset: str, root: str, seeds: Optional[int], out: Path, *,
             table += '\n' + '\n'.join(_paper_table_rows(dataset, sens_in, extra))
         labels = list(dict.fromkeys(run['row'] for run in runs))
         paired = '\n'.join(f'- {line}' for line in paired_comparisons(runs, _pairs(labels)))
-        text = (f'{title}\n\n{table}\n{_one_class_note(runs)}\nPaired test differences (points, 95 % interval; '
+        text = (f'{title}\n\n{table}\n{_one_class_note(runs)}{_bound_note(runs)}\nPaired test differences (points, 95 % interval; '
                 f'runs paired by {"split and " if splits > 1 else ""}seed):\n\n{paired}\n')
         if splits > 1:
             text += ('\nSpread of the test metrics (points): std of the split means / pooled '

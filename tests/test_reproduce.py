@@ -134,3 +134,23 @@ def test_reproduce_refuses_a_graph_without_a_table_and_bad_split_counts(tmp_path
         run_reproduce('german', 'x', 1, tmp_path, config_dir=ROOT / 'configs', splits=0)
     with pytest.raises(ConfigError, match="no table for dataset 'cora'"):
         run_reproduce('cora', 'x', 1, tmp_path, config_dir=ROOT / 'configs')
+
+
+def test_reproduce_adds_rows_at_a_bound(tmp_path, monkeypatch):
+    root = shared_dataset('german')
+    monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'german', {'gcn': (4, 0.01, 3)})
+    text = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
+                         overrides=['train.epochs=3'], progress=False, max_dp=0.1,
+                         log=lambda s: None)
+    labels = [label for label, _ in reproduce.rows('german', 0.1)]
+    assert labels[-2:] == ['GCN + FairBiNN at ΔDP ≤ 0.1', 'GCN + Lagrangian at ΔDP ≤ 0.1']
+    assert [label for label, _ in reproduce.rows('german')] == labels[:-2]  # plain: unchanged
+    for label in labels[-2:]:
+        assert text.count(f'| {label} | 2 |') == 2
+        assert text.count(f'{label}: selection dp_budget: max val ACC with val ΔDP ≤ 0.1; '
+                          'the bound held on validation in ') == 2
+    runs = json.loads((tmp_path / 'results.json').read_text())
+    bounded = [r for r in runs if r['row'] in labels[-2:]]
+    assert len(bounded) == 2 * 2 * 2 and all(r['bound']['max_gap'] == 0.1 for r in bounded)
+    assert (tmp_path / 'nifty' / 'sens-in-x' / 'GCN-FairBiNN_at_max_dp0.1' /
+            'results.json').is_file()
