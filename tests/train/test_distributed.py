@@ -36,6 +36,17 @@ def _fit():
                   model__hidden=12, progress=False)
 
 
+def _steps_bounded(method, world_size):
+    # the multiplier moves on the union's counts: with each rank's own, the ranks' weights
+    # (and so the averaged gradients) would differ from one process's
+    from fairgnn_bilevel.train.minibatch import MiniBatchGraphTask
+    data = graph()
+    task = MiniBatchGraphTask(model_for(data), data, batch_size=BATCH, num_neighbors=[-1, -1],
+                              seed=5)
+    assert task.shard.world_size == world_size
+    return train_steps(task, method, steps=4, max_gap=0.01, dual_lr=1.0)
+
+
 def _rank(rank, world_size, init_file, out):
     import torch.distributed as dist
     torch.set_num_threads(1)
@@ -48,6 +59,8 @@ def _rank(rank, world_size, init_file, out):
         import fairgnn_bilevel as fb
         fitted = _fit()  # the Python API, inside the process group
         results['fit'], results['threads'] = fitted.model.state_dict(), fitted.threads
+        for method in ('bilevel', 'lagrangian'):
+            results[f'bounded {method}'] = _steps_bounded(method, world_size)
         try:  # full-graph training cannot be shared: one line, on every rank
             fb.fit(graph(), epochs=1, progress=False)
         except ValueError as error:
@@ -70,6 +83,8 @@ def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
         assert_same_parameters(two[f'{method}, 3 classes'], _steps(method, 1, classes=3))
     assert 'set train.batch_size' in two['full_graph_error']
     assert_same_parameters(two['fit'], _fit().model.state_dict())
+    for method in ('bilevel', 'lagrangian'):
+        assert_same_parameters(two[f'bounded {method}'], _steps_bounded(method, 1))
     from fairgnn_bilevel.train.threads import available_cores
     assert two['threads'] == max(1, available_cores() // 2)  # the ranks share the cores
 

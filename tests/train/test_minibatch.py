@@ -44,9 +44,12 @@ def model_for(data, encoder='gcn', seed=0):
     return FairBiNNGNN(data.num_features, 12, encoder=encoder, num_classes=classes).double()
 
 
-def train_steps(task, method, steps=10):
+def train_steps(task, method, steps=10, **bound):
+    """``steps`` epochs of ``method``; ``bound``: ``max_gap`` (and ``dual_lr``) for a bounded
+    strategy, whose multiplier moves after each epoch."""
     sens = task.data.sens
     extra = {'scores': sens} if method == 'fairgnn' else {}  # the true groups as scores
+    extra.update(bound)
     strategy = make_strategy(method, task.model, shard=getattr(task, 'shard', None),
                              num_groups=int(sens.max()) + 1, **extra, **OPTIONS)
     if method == 'fairgnn':  # its adversary, drawn before the loaders draw their seeds
@@ -54,6 +57,7 @@ def train_steps(task, method, steps=10):
         strategy._adversary(torch.zeros(1, task.model.hidden_channels, dtype=torch.float64))
     for _ in range(steps):
         task.train_epoch(strategy)
+        strategy.end_epoch()
     return task.model.state_dict()
 
 
