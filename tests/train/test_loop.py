@@ -18,7 +18,8 @@ def test_loop_schedules_the_fairness_weight():
             return {'acc': 0.5, 'auc': 0.5, 'dp': 0.0, 'eo': 0.0}
 
     class Strategy:
-        pass
+        def end_epoch(self):
+            return {}
 
     task = Recorder()
     run_epochs(task, Strategy(), epochs=6, rule=SelectionRule('last'), fairness_warmup=4,
