@@ -64,8 +64,9 @@ class FitResult:
     warnings: List[str] = field(default_factory=list)
     threads: int = 1
     group_names: Optional[List[Any]] = None  # intersectional groups: each code's values
-    # with a bound: its gap ('dp' or 'eo'), max_gap, margin, the selected epoch's val_gap
-    # and whether that met the bound (held_on_val)
+    # with a bound: its gap ('dp' or 'eo'), max_gap, margin, the selected epoch's val_gap,
+    # whether that met the bound (held_on_val), and the best val ACC of any epoch
+    # (best_val_acc: beside val['acc'], what the bound cost)
     bound: Optional[Dict[str, Any]] = None
 
 
@@ -440,7 +441,9 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     if max_gap is not None:
         gap = BUDGETS[rule.rule]
         bound = {'gap': gap, 'max_gap': max_gap, 'margin': rule.margin,
-                 'val_gap': loop.val[gap], 'held_on_val': not rule.falls_back(loop.history)}
+                 'val_gap': loop.val[gap], 'held_on_val': not rule.falls_back(loop.history),
+                 # what the bound costs: the best val ACC of any epoch, within it or not
+                 'best_val_acc': max(r['acc'] for r in loop.history)}
     return FitResult(model=task.model, selected_epoch=loop.selected_epoch, val=loop.val,
                      test=test, seconds=time.perf_counter() - start,
                      selection=rule.describe(), history=loop.history,

@@ -32,7 +32,8 @@ def test_a_bounded_fit_returns_the_most_accurate_epoch_within_the_bound(data, me
     assert result.val['acc'] == max(r['acc'] for r in within)
     assert result.val['dp'] <= 0.1
     assert result.bound == {'gap': 'dp', 'max_gap': 0.1, 'margin': 0.0,
-                            'val_gap': result.val['dp'], 'held_on_val': True}
+                            'val_gap': result.val['dp'], 'held_on_val': True,
+                            'best_val_acc': max(r['acc'] for r in result.history)}
     assert result.selection.startswith('dp_budget')
 
 
