@@ -82,3 +82,20 @@ def test_tune_on_validation_reads_validation_only(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith('vanilla: val ACC') and len(lines) == 5
     assert lines[2].startswith('chosen for unrolled: ') and 'test' not in proc.stdout.lower()
+
+
+def test_bound_benchmarks_run():
+    small = ['--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=3']
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/bound_evidence.py'),
+                           '--config', str(ROOT / 'configs/synthetic.yaml'), '--seeds', '2',
+                           '--epsilons', '0.05', *small], check=True, capture_output=True,
+                          text=True)
+    for row in ('vanilla', 'FairBiNN at the bound', 'Lagrangian at the bound',
+                'best sweep point', 'ThresholdOptimizer'):
+        assert f'| {row} | 2 |' in proc.stdout
+    assert 'FairBiNN at the bound − best sweep point ACC: ' in proc.stdout
+    assert 'test false-positive rate by group' in proc.stdout
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/bound_cost.py'),
+                           '--config', str(ROOT / 'configs/synthetic.yaml'), '--repeats', '1',
+                           *small], check=True, capture_output=True, text=True)
+    assert proc.stdout.count('ratio') == 2
