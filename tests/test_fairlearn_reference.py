@@ -66,3 +66,20 @@ def test_seed_hypervolumes_share_one_reference_point():
     assert volumes['a'][1] == pytest.approx((0.20 - 0.05) * 0.15)
     assert volumes['b'][0] == pytest.approx(0.0)
     assert volumes['b'][1] == pytest.approx(hypervolume([(0.04, 0.78)], reference))
+
+
+def test_threshold_optimizer_equalises_selection_rates_on_its_rows():
+    from fairgnn_bilevel.fairlearn_reference import threshold_optimizer_predictions
+    from fairgnn_bilevel.metrics import demographic_parity_difference
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 2, 4000)
+    labels = (rng.random(4000) < 0.3 + 0.3 * groups).astype(int)
+    scores = 0.6 * labels + 0.3 * groups + rng.normal(0, 0.3, 4000)
+    plain = demographic_parity_difference(labels, (scores > 0.5).astype(int),
+                                          sensitive_features=groups)
+    fitted = threshold_optimizer_predictions(scores, labels, groups, scores, groups,
+                                             max_gap=0.0, seed=0)
+    gap = demographic_parity_difference(labels, fitted, sensitive_features=groups)
+    assert plain > 0.3 and gap < 0.05  # the randomized thresholds' draw adds sampling noise
+    with pytest.raises(ValueError, match='gap must be one of'):
+        threshold_optimizer_predictions(scores, labels, groups, scores, groups, gap='odds')
