@@ -83,10 +83,21 @@ def default_seeds(data: Union[Data, 'TabularData']) -> int:
     return 10 if isinstance(data, Data) and data.num_nodes < SMALL_GRAPH else 5
 
 
+# Keys added after runs were first written: at their defaults they leave a config's hash as
+# it was, so the results.json files of earlier versions still resume.
+_ADDED_KEYS = ('train.max_dp', 'train.max_eo', 'train.dual_lr', 'selection.max_eo',
+               'selection.margin')
+
+
 def config_hash(config: Config) -> str:
     """A short digest of everything but the seed, to recognise runs of the same setup."""
     values = config.to_dict()
     values['train'] = {k: v for k, v in values['train'].items() if k != 'seed'}
+    defaults = Config().to_dict()
+    for key in _ADDED_KEYS:
+        section, name = key.split('.')
+        if values[section].get(name) == defaults[section][name]:
+            del values[section][name]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -50,3 +50,20 @@ def test_runs_are_written_after_each_seed_and_resumed(tmp_path):
     assert again[:2] == first and again[2]['seed'] == 2
     assert notes == [f'{tmp_path / "results.json"}: seed(s) 0, 1 already done with this '
                      'config; skipping them']
+
+
+def test_keys_added_at_their_defaults_leave_the_hash_of_earlier_runs():
+    import hashlib
+    from fairgnn_bilevel.config import load_config
+    from fairgnn_bilevel.engine import resolve_config
+    from fairgnn_bilevel.experiment import _ADDED_KEYS
+    from tests.conftest import ROOT
+    config = load_config(ROOT / 'configs' / 'nba.yaml')
+    earlier = config.to_dict()  # the config as versions before these keys wrote it
+    del earlier['train']['seed']
+    for key in _ADDED_KEYS:
+        section, name = key.split('.')
+        del earlier[section][name]
+    digest = hashlib.sha256(json.dumps(earlier, sort_keys=True).encode()).hexdigest()[:12]
+    assert config_hash(config) == digest
+    assert config_hash(resolve_config(config, train__max_dp=0.02)) != digest
