@@ -140,8 +140,8 @@ class FairnessBound:
                  labels: Optional[Tensor] = None) -> Tensor:
         """``weight × φ(logits)``, the term to add to the task loss; the rows' hard
         predictions are counted for the next :meth:`step`."""
-        phi = self.loss(logits, sensitive, labels)
-        self.observe(logits, sensitive, labels)
+        phi = self.loss(logits, sensitive, labels)  # checks sensitive (and labels)
+        self._count(logits, sensitive, labels)
         violation = cooper.ConstraintState(violation=phi.reshape(1).double(),
                                            contributes_to_dual_update=False)
         state = cooper.CMPState(observed_constraints={self.constraint: violation})
@@ -150,17 +150,21 @@ class FairnessBound:
     def observe(self, logits: Tensor, sensitive: Tensor,
                 labels: Optional[Tensor] = None) -> None:
         """Count the hard predictions of these rows toward the next :meth:`step`'s gap."""
-        predicted = _predicted(logits.detach())
-        num_groups = self.loss.num_groups
-        check_groups(sensitive, predicted.size(0), num_groups)
+        rows = logits.size(0)
+        check_groups(sensitive, rows, self.loss.num_groups)
         if self.criterion == 'eo':
             if labels is None:
                 raise ValueError('a bound on equal opportunity needs the labels of its rows: '
                                  'bound(logits, sensitive, labels)')
+            if labels.reshape(-1).size(0) != rows:
+                raise ValueError(f'labels must have shape [{rows}], got {tuple(labels.shape)}')
+        self._count(logits, sensitive, labels)
+
+    def _count(self, logits: Tensor, sensitive: Tensor, labels: Optional[Tensor]) -> None:
+        predicted = _predicted(logits.detach())
+        num_groups = self.loss.num_groups
+        if labels is not None:
             labels = labels.reshape(-1).long()
-            if labels.size(0) != predicted.size(0):
-                raise ValueError(f'labels must have shape [{predicted.size(0)}], got '
-                                 f'{tuple(labels.shape)}')
         classes = _classes(logits)
         groups = num_groups if num_groups is not None else \
             int(sensitive.max()) + 1 if sensitive.numel() else 1
