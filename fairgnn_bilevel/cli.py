@@ -148,6 +148,12 @@ def _train(args: argparse.Namespace) -> int:
         for warning in run.get('warnings', []):
             print(f'note: seed {run["seed"]}: {warning}')
     print(format_table(summarize(runs)))
+    rates = [run['test'].get('fpr_by_group') for run in runs if run.get('test')]
+    if rates and all(rates):  # binary labels: the other half of a small gap's story
+        groups = list(dict.fromkeys(g for r in rates for g in r))
+        print('test false-positive rate by group (%, mean over runs): ' + ', '.join(
+            f'{g}: {100 * sum(r.get(g, 0.0) for r in rates) / len(rates):.2f}'
+            for g in groups))
     print(f'runs written to {out / "results.json"}')
     return 0
 

@@ -130,13 +130,17 @@ def group_rates(
 
 
 def false_positive_rates(y_true: Any, y_pred: Any, *, sensitive_features: Any) -> dict:
-    """Each group's false-positive rate P(ŷ = 1 | y = 0, s), binary labels: beside ΔDP it
-    tells a fair model from one that reaches a small gap by predicting nearly everyone
-    positive (fairlearn's ``false_positive_rate`` per group of a ``MetricFrame``)."""
+    """Each group's false-positive rate P(ŷ = 1 | y = 0, s), binary labels, for the groups
+    with negative rows: beside ΔDP it tells a fair model from one that reaches a small gap
+    by predicting nearly everyone positive (fairlearn's ``false_positive_rate`` per group
+    of a ``MetricFrame``)."""
     y_true = _check_binary_labels(_as_numpy(y_true, 'y_true'))
+    codes, names = _groups_of(sensitive_features)
+    negative = y_true == 0
+    kept = [name for code, name in enumerate(names) if (negative & (codes == code)).any()]
     return group_rates(_check_predictions(_as_numpy(y_pred, 'y_pred')),
-                       sensitive_features=sensitive_features, mask=y_true == 0,
-                       what='negative rows')
+                       sensitive_features=sensitive_features, mask=negative, groups=kept,
+                       what='negative rows') if len(kept) >= 2 else {}
 
 
 def _group_means(y_pred: Any, sensitive_features: Any, mask: Optional[Any],
@@ -420,6 +424,8 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
     ``eo``), plus ``f1`` (of the positive class) and ``positive_rate``, the share of rows
     predicted positive, which tell a near-constant predictor (fair only because it predicts
     one class) from a real one.
+    ``fpr_by_group`` maps each group (as text: records are JSON) to its false-positive rate
+    (:func:`false_positive_rates`), the other half of that story.
     ``y_pred``: hard predictions to use instead of the threshold (a randomized classifier's,
     such as fairlearn's ``ExponentiatedGradient``); AUC still ranks ``y_prob``.
     """
@@ -435,6 +441,8 @@ def binary_report(y_true: Any, y_prob: Any, *, sensitive_features: Any,
                                            sensitive_features=sensitive_features),
         'f1': f1(y_true, y_hat),
         'positive_rate': float(y_hat.mean()),
+        'fpr_by_group': {str(group): rate for group, rate in false_positive_rates(
+            y_true, y_hat, sensitive_features=sensitive_features).items()},
     }
 
 

@@ -15,9 +15,11 @@ pytestmark = pytest.mark.filterwarnings('ignore::fairgnn_bilevel.train.selection
 
 def test_fit_returns_metrics_and_selected_model(graph):
     result = fb.fit(graph, method='bilevel', epochs=20)
-    assert set(result.test) == set(result.val) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate'}
+    assert set(result.test) == set(result.val) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate',
+            'fpr_by_group'}
     assert 1 <= result.selected_epoch <= 20
-    assert all(0.0 <= v <= 1.0 for v in result.test.values())
+    assert all(0.0 <= v <= 1.0 for k, v in result.test.items() if k != 'fpr_by_group')
+    assert all(0.0 <= v <= 1.0 for v in result.test['fpr_by_group'].values())
     # the returned model is the selected one: re-evaluating it reproduces the val metrics
     record = next(r for r in result.history if r['epoch'] == result.selected_epoch)
     assert {k: record[k] for k in result.val} == result.val
@@ -86,7 +88,8 @@ def test_fairness_block_is_exported():
 
 def test_multi_group_training_and_metrics():
     result = fit_tabular(toy_table(groups=4), epochs=3, batch_size=50)
-    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate'}
+    assert set(result.test) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate',
+            'fpr_by_group'}
 
 
 def test_same_seed_same_model():

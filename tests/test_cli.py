@@ -19,10 +19,15 @@ def test_train_writes_results(tmp_path, capsys):
     for run in runs:
         assert {'dataset', 'method', 'seed', 'selected_epoch', 'test', 'val',
                 'seconds'} <= set(run)
-        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate'}
-        assert all(0 <= v <= 1 for v in run['test'].values())
+        assert set(run['test']) == {'acc', 'auc', 'dp', 'eo', 'f1', 'positive_rate',
+            'fpr_by_group'}
+        rates = run['test']['fpr_by_group']
+        assert set(rates) == {'0', '1'} and all(0 <= v <= 1 for v in rates.values())
+        assert all(0 <= v <= 1 for k, v in run['test'].items() if k != 'fpr_by_group')
     out = capsys.readouterr().out
     assert '| bilevel | 2 |' in out and 'ΔDP' in out
+    rate = sum(run['test']['fpr_by_group']['0'] for run in runs) / 2
+    assert f'test false-positive rate by group (%, mean over runs): 0: {100 * rate:.2f}, ' in out
 
 
 def test_known_fairness_rows_are_stated_in_output_and_records(tmp_path, capsys):

@@ -99,6 +99,8 @@ def test_binary_report_thresholds_at_half():
     assert report['acc'] == 0.75
     assert report['dp'] == pytest.approx(0.5)   # group 0: 1/2, group 1: 2/2
     assert report['eo'] == 0.0
+    # negatives: group 0's 0.4 → 0, group 1's 0.7 → 1
+    assert report['fpr_by_group'] == {'0': 0.0, '1': 1.0}
 
 
 def test_group_without_positives_is_named():
