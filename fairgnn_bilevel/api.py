@@ -79,8 +79,9 @@ def fit(data: Data, *, method: Optional[str] = None,
         progress: show a progress bar (default: when stderr is a terminal).
 
     Returns:
-        :class:`FitResult`; ``val`` and ``test`` hold ``acc``, ``auc``, ``dp``, ``eo`` and
-        ``positive_rate``.  The caller's random generators and thread count are left as
+        :class:`FitResult`; ``val`` and ``test`` hold ``acc``, ``auc``, ``dp``, ``eo``,
+        ``f1``, ``positive_rate`` and, for two classes, ``fpr_by_group`` (each group's
+        false-positive rate).  The caller's random generators and thread count are left as
         they were.
     """
     overrides = with_bound(overrides, max_dp, max_eo)
@@ -99,7 +100,8 @@ def fit_tabular(data: 'TabularData', *, method: Optional[str] = None,
 
 
 def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[str, float]:
-    """ACC, AUC, ΔDP, ΔEO and the positive rate of ``model(x, edge_index)`` on ``rows``
+    """ACC, AUC, ΔDP, ΔEO, F1, the positive rate and (two classes) each group's
+    false-positive rate of ``model(x, edge_index)`` on ``rows``
     of ``data`` (a boolean mask or node indices; default: every node), in eval mode
     (:func:`~fairgnn_bilevel.metrics.fairness_report`).
 
