@@ -99,7 +99,7 @@ def fit_tabular(data: 'TabularData', *, method: Optional[str] = None,
     return train(data, _resolve(config, method, overrides, False), progress=progress)
 
 
-def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[str, float]:
+def evaluate(model: Module, data: Data, rows: Optional[Tensor] = None) -> Dict[str, Any]:
     """ACC, AUC, ΔDP, ΔEO, F1, the positive rate and (two classes) each group's
     false-positive rate of ``model(x, edge_index)`` on ``rows``
     of ``data`` (a boolean mask or node indices; default: every node), in eval mode
