@@ -1,3 +1,4 @@
+import contextlib
 import functools
 import http.server
 import threading
@@ -164,3 +165,16 @@ def follower_gradients(follower) -> list:
         return step(*args, **kwargs)
     follower.optimizer.step = spy
     return captured
+
+
+@contextlib.contextmanager
+def gloo_process_group(rank: int, world: int, init_file: str):
+    """One process of a ``world``-process gloo group (for ``mp.spawn``), one thread each."""
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()

@@ -5,14 +5,13 @@ import functools
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.bound import VIOLATION_UNIT, hard_gap
 from fairgnn_bilevel.metrics import demographic_parity_difference, equal_opportunity_difference
-from tests.conftest import tiny_graph
+from tests.conftest import gloo_process_group, tiny_graph
 
 
 def _logits(n, classes, seed):
@@ -147,10 +146,7 @@ def test_a_loop_reaches_the_bound_that_plain_training_misses():
 
 
 def _rank(rank, world, init_file, out):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                            world_size=world)
-    try:
+    with gloo_process_group(rank, world, init_file):
         from torch.nn.parallel import DistributedDataParallel
         data = tiny_graph(n=160, dtype=torch.float64)
         torch.manual_seed(0)
@@ -174,9 +170,8 @@ def _rank(rank, world, init_file, out):
                 optimizer.step()
             gaps.append(bound.step())
         torch.save({'weight': model.module.weight.detach(), 'gaps': torch.tensor(gaps),
-                    'multiplier': torch.tensor(bound.weight, dtype=torch.float64)}, out.format(rank))
-    finally:
-        dist.destroy_process_group()
+                    'multiplier': torch.tensor(bound.weight, dtype=torch.float64)},
+                   out.format(rank))
 
 
 def test_two_processes_move_the_multiplier_as_one_process_does(tmp_path):
