@@ -124,8 +124,10 @@ def unread_keys(config: Config, keys: Iterable[str], *, own_model: bool = False
     for key in keys:
         section, name = key.split('.', 1)
         if section == 'train' and name in ('max_dp', 'max_eo') and not bounded(method):
+            why = (' (its follower steps with Adam, which ignores the scale of η, so a '
+                   'multiplier on η cannot move it)' if method == 'bilevel_first_order' else '')
             unread[key] = (f'read by methods {" / ".join(BOUNDED_METHODS)} (which train toward '
-                           f'a bound), and this run trains {method}')
+                           f'a bound), and this run trains {method}{why}')
         elif section == 'train' and name == 'dual_lr' and bound is None and \
                 name in hyperparameters(method):
             unread[key] = 'read with a bound (train.max_dp or train.max_eo), and this run has none'

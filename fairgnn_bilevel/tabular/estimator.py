@@ -125,7 +125,7 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         multiplier that rises while the training gap exceeds the bound, and the most
         accurate held-out epoch within it is kept (``bound_`` says whether one was; a
         :class:`~fairgnn_bilevel.SelectionWarning` names the closest gap when none was).
-        Methods ``'bilevel'``, ``'bilevel_first_order'`` and ``'lagrangian'``.
+        Methods ``'bilevel'`` and ``'lagrangian'``.
     dual_lr : float, default=0.2
         The multiplier's step per unit of relative violation, with a bound.
     val_fraction : float, default=0.2

@@ -279,14 +279,14 @@ class FirstOrderBilevel(UnrolledBilevel):
                  follower_lr: float = DEFAULTS['follower_lr'], eta: float = DEFAULTS['eta'],
                  follower_steps: int = DEFAULTS['follower_steps'],
                  fairness: str = DEFAULTS['fairness'],
-                 weight_decay: float = DEFAULTS['weight_decay'],
-                 dual_lr: float = DEFAULTS['dual_lr'], shard: Optional[Shard] = None,
-                 num_groups: Optional[int] = None, max_gap: Optional[float] = None) -> None:
+                 weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
+                 num_groups: Optional[int] = None) -> None:
         Strategy.__init__(self, shard)
-        # fused: the runner's Adam everywhere (recorded runs stay bit-identical)
+        # fused: the runner's Adam everywhere (recorded runs stay bit-identical).  No bound:
+        # Adam's step ignores the scale of η·φ, so a multiplier on η could not move it.
         self._lead(model, functools.partial(FirstOrderFollower, eta=eta, lr=follower_lr,
                                             steps=follower_steps, fused=True),
-                   fairness, num_groups, leader_lr, weight_decay, max_gap, dual_lr)
+                   fairness, num_groups, leader_lr, weight_decay, None, DEFAULTS['dual_lr'])
 
 
 class Reference(Strategy):
@@ -427,7 +427,7 @@ def make_strategy(method: str, model: Module, *, shard: Optional[Shard] = None,
     if max_gap is not None:
         if not bounded(method):
             raise ValueError(f'method {method!r} cannot train toward a bound on the fairness '
-                             'gap; use lagrangian, bilevel or bilevel_first_order')
+                             'gap; use lagrangian or bilevel')
         taken['max_gap'] = max_gap
     if cls.needs_group_scores:
         if scores is None:
