@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 
-from .config import Config, ConfigError, full_key
+from .config import Config, ConfigError, bound_settings, full_key
 from .engine import FitResult, check_read, resolve_config, train
 from .losses import probabilities
 from .metrics import fairness_report
@@ -39,13 +39,8 @@ def with_bound(overrides: Dict[str, Any], max_dp: Optional[float],
                max_eo: Optional[float]) -> Dict[str, Any]:
     """``overrides`` with the bound ``train.max_dp`` or ``train.max_eo`` and the fairness
     loss that trains toward it (unless the caller names one)."""
-    overrides = dict(overrides)
-    for name, value, loss in (('max_dp', max_dp, 'dp'), ('max_eo', max_eo, 'eo')):
-        if value is not None:
-            overrides[f'train__{name}'] = value
-            if not any(k in overrides for k in ('fairness', 'train__fairness')):
-                overrides['train__fairness'] = loss
-    return overrides
+    named = any(k in overrides for k in ('fairness', 'train__fairness', 'train.fairness'))
+    return {**overrides, **bound_settings(max_dp, max_eo, fairness_named=named)}
 
 
 def fit(data: Data, *, method: Optional[str] = None,

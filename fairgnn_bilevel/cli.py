@@ -11,7 +11,8 @@ from typing import List, Optional
 from graph_data import DATASETS as REPRODUCIBLE
 
 from . import __version__
-from .config import ConfigError, flat_keys, load_config, override_keys, read_yaml
+from .config import (ConfigError, bound_settings, flat_keys, load_config, override_keys,
+                     read_yaml)
 from .fairlearn_reference import DEFAULT_BOUNDS
 from .report import format_table, read_runs, summarize
 from .train.strategies import METHODS
@@ -101,12 +102,9 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f'train.method={args.method}')
     if args.root:
         overrides.append(f'data.root={args.root}')
-    for gap in ('dp', 'eo'):
-        value = getattr(args, f'max_{gap}')
-        if value is not None:
-            overrides.append(f'train.max_{gap}={value!r}')
-            if 'train.fairness' not in override_keys(args.overrides):
-                overrides.append(f'train.fairness={gap}')
+    bound = bound_settings(args.max_dp, args.max_eo,
+                           fairness_named='train.fairness' in override_keys(args.overrides))
+    overrides += [f'{key}={value!r}' for key, value in bound.items()]
     config = load_config(args.config, overrides, command_line=True)
     # a --set value the run would not read is refused; a file may hold every method's keys
     check_read(config, override_keys(args.overrides))

@@ -24,7 +24,8 @@ from .train.strategies import DEFAULTS, METHODS, STRATEGIES
 
 __all__ = ['ConfigError', 'Config', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'SelectionRule', 'load_config', 'from_dict', 'apply_overrides', 'set_key',
-           'check_applies', 'minibatch', 'full_key', 'flat_keys', 'override_keys']
+           'check_applies', 'minibatch', 'full_key', 'flat_keys', 'override_keys',
+           'bound_settings']
 
 
 class ConfigError(ValueError):
@@ -259,6 +260,20 @@ def from_dict(values: Dict[str, Any]) -> Config:
         return Config.model_validate(values or {})
     except ValidationError as error:
         raise ConfigError(_one_line(error)) from None
+
+
+def bound_settings(max_dp: Optional[float] = None, max_eo: Optional[float] = None, *,
+                   fairness_named: bool = False) -> Dict[str, Any]:
+    """The ``section.key`` settings of a bound on ΔDP (``max_dp``) or ΔEO (``max_eo``): the
+    bound, and the fairness loss that trains toward it unless the caller named one
+    (``fairness_named``; a contradicting one is then refused by the config's check)."""
+    settings: Dict[str, Any] = {}
+    for gap, value in (('dp', max_dp), ('eo', max_eo)):
+        if value is not None:
+            settings[f'train.max_{gap}'] = value
+            if not fairness_named:
+                settings['train.fairness'] = gap
+    return settings
 
 
 def full_key(key: str) -> str:

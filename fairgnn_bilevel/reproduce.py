@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import graph_data
 
-from .config import ConfigError, apply_overrides, from_dict, load_config
+from .config import ConfigError, apply_overrides, bound_settings, from_dict, load_config
 from .experiment import check_seeds, default_seeds, load_data, run_seeds
 from .metrics import METRICS
 from .report import format_cell, format_table, summarize, table_columns, write_json
@@ -114,7 +114,7 @@ def bounded_rows(max_dp: Optional[float]) -> List[Tuple[str, List[str]]]:
     selected within it (none without a bound)."""
     if max_dp is None:
         return []
-    bound = [f'train.max_dp={max_dp!r}', 'train.fairness=dp']
+    bound = [f'{key}={value!r}' for key, value in bound_settings(max_dp).items()]
     return [(f'GCN + FairBiNN at ΔDP ≤ {max_dp:g}', ['train.method=bilevel', *bound]),
             (f'GCN + Lagrangian at ΔDP ≤ {max_dp:g}', ['train.method=lagrangian', *bound])]
 

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from torch_geometric.data import Data
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, bound_settings
 from .experiment import check_seeds, default_seeds, load_data, run_seeds
 from .fairlearn_reference import DEFAULT_BOUNDS, check_bounds, exponentiated_gradient_runs
 from .metrics import METRICS
@@ -63,9 +63,9 @@ def run_sweep(config: Config, etas: Sequence[float], lams: Sequence[float],
     settings = [('bilevel', 'eta', eta) for eta in etas] + [
         ('lagrangian', 'lam', lam) for lam in lams] + [
         (method, 'max_dp', bound) for method in ('bilevel', 'lagrangian') for bound in max_dps]
-    configs = [resolve_config(config, method, **{f'train.{key}': weight}, **(
-        {'train.fairness': 'dp'} if key == 'max_dp' else {}))
-        for method, key, weight in settings]  # every value checked before training
+    configs = [resolve_config(config, method, **(bound_settings(weight) if key == 'max_dp'
+                                                  else {f'train.{key}': weight}))
+               for method, key, weight in settings]  # every value checked before training
     if out.exists() and not out.is_dir():
         raise ConfigError(f'output folder {out} is a file; pass a folder to --out')
     data = load_data(config)

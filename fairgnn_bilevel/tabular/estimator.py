@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from ..config import ConfigError
+from ..config import ConfigError, bound_settings
 from ..losses import FAIRNESS_LOSSES, FairnessLoss
 from ..metrics import check_split, intersections
 from ..nn.classifier import predict_proba
@@ -293,8 +293,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f'val_fraction must be in [0, 1), got {self.val_fraction!r}')
         values = {key: getattr(self, name) for name, key in self._CONFIG_KEYS.items()}
         values['train.fairness'] = _fairness_name(self.fairness)
-        if self.max_eo is not None and _same(self.fairness, DEFAULTS['fairness']):
-            values['train.fairness'] = 'eo'  # the criterion the bound is about
+        # the default fairness follows the bound's criterion (max_eo: 'eo')
+        values.update(bound_settings(self.max_dp, self.max_eo, fairness_named=not _same(
+            self.fairness, DEFAULTS['fairness'])))
         if self.val_fraction == 0 and (self.max_dp is not None or self.max_eo is not None):
             raise ValueError('max_dp and max_eo select the most accurate epoch within the bound '
                              'on held-out rows; set val_fraction > 0')
