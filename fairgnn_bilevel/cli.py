@@ -106,8 +106,10 @@ def _train(args: argparse.Namespace) -> int:
                            fairness_named='train.fairness' in override_keys(args.overrides))
     overrides += [f'{key}={value!r}' for key, value in bound.items()]
     config = load_config(args.config, overrides, command_line=True)
-    # a --set value the run would not read is refused; a file may hold every method's keys
-    check_read(config, override_keys(args.overrides))
+    # a --set value (or --max-dp / --max-eo) the run would not read is refused; a file may
+    # hold every method's keys
+    check_read(config, override_keys(args.overrides)
+               + [key for key in bound if key != 'train.fairness'])
     unread = unread_keys(config, flat_keys(read_yaml(args.config)))
     out = args.out or Path('runs') / f'{Path(args.config).stem}-{config.train.method}'
     args.resolved_out = out

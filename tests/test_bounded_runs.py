@@ -122,6 +122,12 @@ def test_the_cli_trains_toward_a_bound_and_records_it(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['train', '--config', str(ROOT / 'configs/synthetic.yaml'), '--max-dp', '0.1',
               '--max-eo', '0.1'])
+    # a bound the method cannot train toward is refused, never silently dropped
+    capsys.readouterr()
+    assert main(['train', '--config', str(ROOT / 'configs/synthetic.yaml'), '--method',
+                 'vanilla', '--max-dp', '0.1', '--out', str(tmp_path / 'vanilla')]) == 2
+    assert 'train.max_dp is not read by this run' in capsys.readouterr().err
+    assert not (tmp_path / 'vanilla').exists()  # refused before any training
 
 
 def test_the_estimator_takes_a_bound():
