@@ -48,7 +48,8 @@ import cooper
 import torch
 from torch import Tensor
 
-from .losses import DemographicParityLoss, EqualOpportunityLoss, FairnessLoss, check_groups
+from .losses import (DemographicParityLoss, EqualOpportunityLoss, FairnessLoss,
+                     check_arguments)
 
 __all__ = ['FairnessBound', 'hard_gap', 'VIOLATION_UNIT']
 
@@ -150,14 +151,11 @@ class FairnessBound:
     def observe(self, logits: Tensor, sensitive: Tensor,
                 labels: Optional[Tensor] = None) -> None:
         """Count the hard predictions of these rows toward the next :meth:`step`'s gap."""
-        rows = logits.size(0)
-        check_groups(sensitive, rows, self.loss.num_groups)
-        if self.criterion == 'eo':
-            if labels is None:
-                raise ValueError('a bound on equal opportunity needs the labels of its rows: '
-                                 'bound(logits, sensitive, labels)')
-            if labels.reshape(-1).size(0) != rows:
-                raise ValueError(f'labels must have shape [{rows}], got {tuple(labels.shape)}')
+        if self.criterion == 'eo' and labels is None:
+            raise ValueError('a bound on equal opportunity needs the labels of its rows: '
+                             'bound(logits, sensitive, labels)')
+        # the losses' own checks of groups and labels
+        check_arguments(logits, sensitive, labels, None, self.loss.num_groups)
         self._count(logits, sensitive, labels)
 
     def _count(self, logits: Tensor, sensitive: Tensor, labels: Optional[Tensor]) -> None:

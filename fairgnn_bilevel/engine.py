@@ -97,10 +97,10 @@ def _bound_name(config: Config) -> Optional[str]:
 
 def selection_rule(config: Config) -> SelectionRule:
     """The rule a run selects with: ``config.selection``, or with a bound
-    (``train.max_dp`` / ``train.max_eo``) the budget rule at that bound (most accurate
-    validation epoch within it, less ``selection.margin``)."""
+    (``train.max_dp`` / ``train.max_eo``) that the method trains toward, the budget rule at
+    that bound (most accurate validation epoch within it, less ``selection.margin``)."""
     name = _bound_name(config)
-    if name is None:
+    if name is None or not bounded(config.train.method):
         return config.selection
     rule = next(r for r, gap in BUDGETS.items() if f'max_{gap}' == name)
     chosen = config.selection.rule
@@ -117,9 +117,7 @@ def unread_keys(config: Config, keys: Iterable[str], *, own_model: bool = False
     """Which of ``keys`` (``section.key``) the run that ``config`` describes does not read,
     each with the reason in words: a hyperparameter of another method, a ``model`` key when
     the model is the caller's, a selection parameter of another rule."""
-    method, bound = config.train.method, _bound_name(config)
-    rule = selection_rule(config).rule if bound is None or bounded(method) else \
-        config.selection.rule
+    method, bound, rule = config.train.method, _bound_name(config), selection_rule(config).rule
     unread = {}
     for key in keys:
         section, name = key.split('.', 1)
@@ -404,7 +402,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     if STRATEGIES[t.method].needs_group_scores:
         options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
     max_gap = t.bound() if bounded(t.method) else None
-    rule = selection_rule(config) if max_gap is not None else config.selection
+    rule = selection_rule(config)
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
                              max_gap=max_gap, **options)
     start = time.perf_counter()

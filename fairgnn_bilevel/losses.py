@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-__all__ = ['Reduce', 'probabilities', 'group_means', 'check_groups', 'demographic_parity_loss',
+__all__ = ['Reduce', 'probabilities', 'group_means', 'check_groups', 'check_arguments',
+           'demographic_parity_loss',
            'equal_opportunity_loss', 'covariance_loss', 'FairnessLoss', 'DemographicParityLoss', 'EqualOpportunityLoss',
            'CovarianceLoss', 'FAIRNESS_LOSSES', 'make_fairness_loss']
 
@@ -56,7 +57,7 @@ def group_means(values: Tensor, groups: Tensor, *, reduce: Optional[Reduce] = No
         Tensor of shape ``[g]`` (or ``[g, k]``) with one mean per group present, in group
         order, accumulated in float32 at least (half-precision inputs included).
     """
-    _check_arguments(values, groups, None, reduce, num_groups)
+    check_arguments(values, groups, None, reduce, num_groups)
     return _group_means(values, groups, reduce, num_groups)
 
 
@@ -116,9 +117,12 @@ def _outcomes(probs: Tensor) -> Tensor:
     return probs[:, 1:2] if probs.size(1) == 2 else probs
 
 
-def _check_arguments(probs: Tensor, sensitive: Tensor, labels: Optional[Tensor],
+def check_arguments(probs: Tensor, sensitive: Tensor, labels: Optional[Tensor],
                      reduce: Optional[Reduce], num_groups: Optional[int]) -> None:
-    """The checks every loss and :func:`group_means` make of their arguments."""
+    """The checks every loss, :func:`group_means` and
+    :class:`~fairgnn_bilevel.bound.FairnessBound` make of their arguments: one group id
+    ``0 .. num_groups - 1`` and (when given) one label per row of ``probs``, and
+    ``num_groups`` with ``reduce``; ``ValueError`` in one line otherwise."""
     if reduce is not None and num_groups is None:
         raise ValueError('group statistics reduced over processes need num_groups (groups '
                          'are then 0 .. num_groups - 1 on every process)')
@@ -184,7 +188,7 @@ def demographic_parity_loss(logits: Tensor, sensitive: Tensor, *,
         logits ``[n]``, ``[n, 1]`` or ``[n, C]``, sensitive ``[n]`` → scalar.
     """
     probs = probabilities(logits)
-    _check_arguments(probs, sensitive, None, reduce, num_groups)
+    check_arguments(probs, sensitive, None, reduce, num_groups)
     return _squared_largest_gap(probs if probs.dim() == 1 else _outcomes(probs), sensitive,
                                 reduce, num_groups)
 
@@ -203,7 +207,7 @@ def equal_opportunity_loss(logits: Tensor, sensitive: Tensor, labels: Tensor, *,
     """
     probs = probabilities(logits)
     labels = labels.reshape(-1)
-    _check_arguments(probs, sensitive, labels, reduce, num_groups)
+    check_arguments(probs, sensitive, labels, reduce, num_groups)
     if probs.dim() == 1 or probs.size(1) == 2:
         positive = labels == 1
         probs = probs if probs.dim() == 1 else probs[:, 1]

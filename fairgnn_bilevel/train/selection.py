@@ -83,6 +83,11 @@ def dominates(a: Record, b: Record) -> bool:
                    [sign * b[k] for k, sign in _OBJECTIVES])
 
 
+def _two_class(records: Sequence[Record]) -> Sequence[Record]:
+    """``records`` without the one-class epochs, unless every epoch is one."""
+    return [r for r in records if not predicts_one_class(r)] or records
+
+
 def _tie_break(r: Record) -> tuple:
     return (-r['acc'], -r['auc'], r['dp'], r['eo'], r['epoch'])
 
@@ -93,7 +98,7 @@ def _fairest(r: Record) -> tuple:
 
 # Each rule: (the records, its parameters) -> (the records it may pick from, a sort key).
 def _tolerance(records: Sequence[Record], p: 'SelectionRule'):
-    records = [r for r in records if not predicts_one_class(r)] or records
+    records = _two_class(records)
     best_acc = max(r['acc'] for r in records)
     best_auc = max(r['auc'] for r in records)
     ranks_well = [r for r in records if r['auc'] >= best_auc - p.auc_tolerance]
@@ -122,7 +127,7 @@ def _within(r: Record, p: 'SelectionRule', metric: str) -> bool:
 
 def _budget(metric: str):
     def pick(records: Sequence[Record], p: 'SelectionRule'):
-        records = [r for r in records if not predicts_one_class(r)] or records
+        records = _two_class(records)
         pool = [r for r in records if _within(r, p, metric)]
         return (pool, _tie_break) if pool else (records, lambda r: (r[metric],) + _tie_break(r))
     return pick
@@ -193,8 +198,7 @@ class SelectionRule(BaseModel):
             return not any(_passes(r, self) for r in records)
         if self.rule in BUDGETS:
             metric = BUDGETS[self.rule]
-            two_class = [r for r in records if not predicts_one_class(r)] or records
-            return not any(_within(r, self, metric) for r in two_class)
+            return not any(_within(r, self, metric) for r in _two_class(records))
         return False
 
 

@@ -239,7 +239,8 @@ class UnrolledBilevel(Strategy):
 
     def _lead(self, model: Module, follower: Callable[[Module, FairnessLoss], Follower],
               fairness: str, num_groups: Optional[int], leader_lr: float,
-              weight_decay: float, max_gap: Optional[float], dual_lr: float) -> None:
+              weight_decay: float, max_gap: Optional[float] = None,
+              dual_lr: float = DEFAULTS['dual_lr']) -> None:
         """Build the follower (on the model's FairnessBlocks, by which the runner finds
         it), its bound and the leader's optimiser; a failure leaves the block trainable."""
         follower_parameters(model)  # refuses, naming the model, without a block
@@ -286,7 +287,7 @@ class FirstOrderBilevel(UnrolledBilevel):
         # Adam's step ignores the scale of η·φ, so a multiplier on η could not move it.
         self._lead(model, functools.partial(FirstOrderFollower, eta=eta, lr=follower_lr,
                                             steps=follower_steps, fused=True),
-                   fairness, num_groups, leader_lr, weight_decay, None, DEFAULTS['dual_lr'])
+                   fairness, num_groups, leader_lr, weight_decay)
 
 
 class Reference(Strategy):
