@@ -105,6 +105,15 @@ class TrainConfig(_Section):
     dual_lr: Float = Field(DEFAULTS['dual_lr'], gt=0)
     alpha: Float = Field(DEFAULTS['alpha'], ge=0)  # fairgnn: covariance weight
     beta: Float = Field(DEFAULTS['beta'], ge=0)    # fairgnn: adversary weight
+    # fairvgnn: the generator's adversarial weight, its keep-channels weight, the clamp
+    adversary_weight: Float = Field(DEFAULTS['adversary_weight'], ge=0)
+    mask_ratio: Float = Field(DEFAULTS['mask_ratio'], ge=0)
+    clip: Float = Field(DEFAULTS['clip'], ge=0)
+    delta: Float = Field(DEFAULTS['delta'], ge=0)  # fairsin: weight of the neutralisation
+    # fairinv: α of Var(R) + α·mean(R), environments per partition, partitions
+    mean_risk_weight: Float = Field(DEFAULTS['mean_risk_weight'], ge=0)
+    environments: Int = Field(DEFAULTS['environments'], ge=2)
+    partitions: Int = Field(DEFAULTS['partitions'], ge=1)
     # graphs: 'train' (the fairness terms see the labelled training nodes) or 'known'
     # (every node of known group, labelled or not: a transductive use of groups)
     fairness_rows: Optional[_one_of(FAIRNESS_ROWS)] = None
@@ -197,6 +206,12 @@ def check_applies(config: Config, kind: str) -> None:
     if kind == 'table' and STRATEGIES[method].needs_group_scores:
         raise ConfigError(f'train.method={method} trains a graph estimator of the sensitive '
                           'groups and applies to graphs only; use bilevel or lagrangian')
+    if kind == 'table' and STRATEGIES[method].needs_graph:
+        raise ConfigError(f'train.method={method} fits pieces of its own on a graph and '
+                          'applies to graphs only; use bilevel, lagrangian or threshold')
+    if kind == 'graph' and minibatch(config) and STRATEGIES[method].needs_graph:
+        raise ConfigError(f'train.method={method} trains on the full graph; remove '
+                          'train.batch_size and train.num_neighbors')
     if config.train.fairness_rows == 'known' and \
             FAIRNESS_LOSSES[config.train.fairness].needs_labels:
         raise ConfigError(f'train.fairness_rows=known includes unlabelled nodes, which the '

@@ -32,7 +32,7 @@ from .train.group_estimate import ESTIMATOR_HIDDEN, estimate_groups
 from .train.loop import Diverged, Task, isolated_rng, run_epochs
 from .train.selection import (BUDGETS, RULES, SelectionRule, SelectionWarning,
                               predicts_one_class, top_class_share)
-from .train.strategies import (DEFAULTS, STRATEGIES, bounded, hyperparameters, make_strategy,
+from .train.strategies import (DEFAULTS, STRATEGIES, Decision, bounded, hyperparameters, make_strategy,
                                reads)
 from .train.table import DEFAULT_BATCH_SIZE, TabularTask
 from .train.threads import available_cores, choose_threads, torch_threads
@@ -68,6 +68,9 @@ class FitResult:
     # whether that met the bound (held_on_val), and the best val ACC of any epoch
     # (best_val_acc: beside val['acc'], what the bound cost)
     bound: Optional[Dict[str, Any]] = None
+    # post-processing (method threshold): what made the reported hard predictions from the
+    # model's probabilities, decide(probabilities, groups) -> predictions; None: 0.5
+    decide: Optional[Decision] = None
 
 
 def resolve_config(config: Optional[Union[Config, Dict[str, Any]]] = None,
@@ -310,6 +313,9 @@ def _device(name: str, shard: Shard) -> torch.device:
 def _check_distributed(config: Config, graph: bool, shard: Shard) -> None:
     if not shard.distributed:
         return
+    if graph and STRATEGIES[config.train.method].needs_graph:
+        raise ConfigError(f'train.method={config.train.method} trains on the full graph, which '
+                          f'{shard.world_size} processes cannot share; run one process')
     if not (graph and minibatch(config)):
         raise ConfigError(f'training in {shard.world_size} processes shares the seed nodes '
                           'of graph mini-batches; set train.batch_size (and '
@@ -388,6 +394,8 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     _check_fits_data(config, model, classes, num_groups)
     _check_memory(config, data, model, device)
     model = build_model(config, data).to(dtype) if model is None else model
+    if graph:  # e.g. a learned input layer in front of the encoder, before a task reads it
+        model = STRATEGIES[config.train.method].adapt(model, data)
     wrong = {p.dtype for p in model.parameters()} - {dtype}
     if wrong:
         raise ValueError(f'the model has {", ".join(map(str, sorted(wrong, key=str)))} '
@@ -404,14 +412,17 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     max_gap = t.bound() if bounded(t.method) else None
     rule = selection_rule(config)
     strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
-                             max_gap=max_gap, **options)
+                             max_gap=max_gap, data=task.data if graph else None, **options)
     start = time.perf_counter()
     try:
         with torch_threads(_threads(t.threads, task.step_cost, shard)) as threads:
             loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule,
                               eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
                               progress=progress, desc=f'{t.method} seed {t.seed}')
-            test = task.evaluate('test') if task.has_split('test') else None
+            decide = strategy.decision(task.scores)  # post-processing, else None
+            if decide is not None:
+                loop.val = task.evaluate('val', decide)
+            test = task.evaluate('test', decide) if task.has_split('test') else None
     except Diverged as error:
         raise _diverged(error, config) from None
     finally:  # a follower takes its block out of autograd while it plays
@@ -449,7 +460,7 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
                      selection=rule.describe(), history=loop.history,
                      warnings=notes, threads=threads,
                      group_names=_group_names(data) if graph else data.group_names,
-                     bound=bound)
+                     bound=bound, decide=decide)
 
 
 def _group_names(data: Data) -> Optional[List[Any]]:

@@ -86,7 +86,9 @@ def default_seeds(data: Union[Data, 'TabularData']) -> int:
 # Keys added after runs were first written: at their defaults they leave a config's hash as
 # it was, so the results.json files of earlier versions still resume.
 _ADDED_KEYS = ('train.max_dp', 'train.max_eo', 'train.dual_lr', 'selection.max_eo',
-               'selection.margin')
+               'selection.margin', 'train.adversary_weight', 'train.mask_ratio', 'train.clip',
+               'train.delta', 'train.mean_risk_weight', 'train.environments',
+               'train.partitions')
 
 
 def config_hash(config: Config) -> str:

@@ -17,7 +17,7 @@ from .statistics import paired_comparisons, split_variance
 from .train.selection import ONE_CLASS_SHARE, predicts_one_class
 
 __all__ = ['rows', 'bounded_rows', 'sections', 'paper_rows', 'paper_protocol_rows', 'run_reproduce',
-           'FAIRGNN_SCRIPTS', 'FAIRGNN_THRESHOLDS', 'PAPER_SETTINGS', 'DATASETS']
+           'FAIRGNN_SCRIPTS', 'FAIRGNN_THRESHOLDS', 'PAPER_SETTINGS', 'DATASETS', 'BASELINE_ROWS']
 
 DATASETS = tuple(graph_data.DATASETS)  # every graph with a table: its configs/<name>.yaml
 
@@ -119,11 +119,20 @@ def bounded_rows(max_dp: Optional[float]) -> List[Tuple[str, List[str]]]:
             (f'GCN + Lagrangian at ΔDP ≤ {max_dp:g}', ['train.method=lagrangian', *bound])]
 
 
+# The baselines published after FairBiNN's paper, and post-processing, on the same GCN at
+# the graph config's epochs and leader rate, with their authors' settings (the strategies'
+# defaults: fairgnn_bilevel/train/baselines.py).
+BASELINE_ROWS = [('GCN + FairVGNN', ['train.method=fairvgnn']),
+                 ('GCN + FairSIN', ['train.method=fairsin']),
+                 ('GCN + FairINV', ['train.method=fairinv']),
+                 ('GCN + group thresholds (post-processing)', ['train.method=threshold'])]
+
+
 def rows(dataset: str, max_dp: Optional[float] = None) -> List[Tuple[str, List[str]]]:
     """Our rows for ``dataset``: (label, overrides on ``configs/<dataset>.yaml``).  Every row
-    trains the same network; the FairGNN rows with FairGNN's own settings; with ``max_dp``,
-    the :func:`bounded_rows` after them."""
-    return _rows(dataset) + bounded_rows(max_dp)
+    trains the same network; the FairGNN rows with FairGNN's own settings; then the
+    :data:`BASELINE_ROWS`; with ``max_dp``, the :func:`bounded_rows` after them."""
+    return _rows(dataset) + BASELINE_ROWS + bounded_rows(max_dp)
 
 
 def _rows(dataset: str) -> List[Tuple[str, List[str]]]:

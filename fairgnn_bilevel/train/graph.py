@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from ..metrics import check_split, fairness_report, intersections
 from ..nn.classifier import BilevelModel, predict_proba
-from .strategies import Batch, Strategy
+from .strategies import Batch, Decision, Strategy
 
 __all__ = ['NodeTask', 'GraphTask', 'as_node_data', 'intersect_groups', 'validate_graph',
            'num_classes', 'node_logits', 'check_model', 'encodes_rows', 'graph_step_cost',
@@ -257,11 +257,17 @@ class NodeTask:
     def predict_proba(self, rows: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
-    def evaluate(self, split: str) -> Dict[str, float]:
-        """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``)."""
+    def scores(self, split: str) -> Tuple[Tensor, Tensor, Tensor]:
+        """The probabilities, labels and groups of ``split``'s rows."""
         rows = self.split_rows[split]
-        return fairness_report(self.data.y[rows], self.predict_proba(rows),
-                               sensitive_features=self.data.sens[rows])
+        return self.predict_proba(rows), self.data.y[rows], self.data.sens[rows]
+
+    def evaluate(self, split: str, decide: Optional[Decision] = None) -> Dict[str, float]:
+        """ACC, AUC, ΔDP and ΔEO on ``split`` (``'train'``, ``'val'`` or ``'test'``);
+        ``decide``: post-processing that makes the hard predictions (default: threshold)."""
+        probs, labels, groups = self.scores(split)
+        return fairness_report(labels, probs, sensitive_features=groups,
+                               y_pred=None if decide is None else decide(probs, groups))
 
 
 class GraphTask(NodeTask):

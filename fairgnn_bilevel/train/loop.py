@@ -5,15 +5,16 @@ import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Protocol
+from typing import Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
 from .selection import ParetoArchive, SelectionRule
-from .strategies import Strategy
+from .strategies import Decision, Strategy
 
 __all__ = ['Task', 'LoopResult', 'Diverged', 'run_epochs', 'seed_everything', 'isolated_rng']
 
@@ -26,7 +27,9 @@ class Task(Protocol):
 
     def train_epoch(self, strategy: Strategy, fairness_scale: float) -> Dict[str, float]: ...
 
-    def evaluate(self, split: str) -> Dict[str, float]: ...
+    def evaluate(self, split: str, decide: Optional[Decision] = None) -> Dict[str, float]: ...
+
+    def scores(self, split: str) -> Tuple[Tensor, Tensor, Tensor]: ...
 
     def has_split(self, split: str) -> bool: ...
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
@@ -28,16 +28,29 @@ from ..losses import CovarianceLoss, FairnessLoss, make_fairness_loss, probabili
 from ..nn.fairness_block import follower_parameters, leader_parameters
 from .distributed import Shard
 
+if TYPE_CHECKING:
+    import numpy as np
+    from torch_geometric.data import Data
+
 __all__ = ['Batch', 'Strategy', 'Vanilla', 'Lagrangian', 'FirstOrderBilevel',
            'UnrolledBilevel', 'Reference', 'FairGNN', 'STRATEGIES', 'METHODS', 'DEFAULTS',
-           'make_strategy', 'hyperparameters', 'task_loss', 'reads', 'bounded']
+           'make_strategy', 'hyperparameters', 'task_loss', 'reads', 'bounded', 'Scores',
+           'Decision']
 
 # The one set of default hyperparameters: the strategies' signatures, the config and the
 # scikit-learn estimator all read them from here.
-# (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.)
+# (alpha and beta are FairGNN's defaults; its per-dataset scripts set others.  The
+# baselines' are their authors' published settings: see fairgnn_bilevel/train/baselines.py.)
 DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_size=1e-2,
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
-                                weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.2)
+                                weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.2,
+                                adversary_weight=1.0, mask_ratio=0.5, clip=0.1, delta=1.0,
+                                mean_risk_weight=1.0, environments=2, partitions=3)
+
+# A split's (probabilities, labels, groups) of the selected model, for post-processing.
+Scores = Callable[[str], Tuple[Tensor, Tensor, Tensor]]
+# Hard predictions of rows from their (probabilities, groups).
+Decision = Callable[[Tensor, Tensor], 'np.ndarray']
 
 
 def _rows(values: Tensor, index: Optional[Tensor]) -> Tensor:
@@ -116,6 +129,21 @@ class Strategy:
 
     needs_group_scores = False
     uses_representation = False
+    # needs_graph: the strategy takes ``data``, the whole graph (a full-graph method that
+    # fits pieces of its own on it before the first step)
+    needs_graph = False
+
+    @classmethod
+    def adapt(cls, model: Module, data: 'Data') -> Module:
+        """The model this strategy trains, from the one it is given, before any task reads
+        it: a method that learns a layer in front of the encoder puts it there (in place)."""
+        return model
+
+    def decision(self, scores: Scores) -> Optional[Decision]:
+        """How the selected model's probabilities become the reported predictions: ``None``
+        (every method but post-processing) thresholds at 0.5 (the most probable class);
+        ``scores(split)`` gives the selected model's probabilities of a split."""
+        return None
 
     def __init__(self, shard: Optional[Shard] = None) -> None:
         self.shard = shard if shard is not None and shard.distributed else None
@@ -393,9 +421,13 @@ STRATEGIES: Dict[str, Type[Strategy]] = {
     'reference': Reference,
     'fairgnn': FairGNN,
 }
+# the baselines subclass Strategy, so they register once it exists
+from .baselines import FairINV, FairSIN, FairVGNN, Threshold  # noqa: E402
+
+STRATEGIES.update(fairvgnn=FairVGNN, fairsin=FairSIN, fairinv=FairINV, threshold=Threshold)
 METHODS: Tuple[str, ...] = tuple(STRATEGIES)
 # given by the runner, not hyperparameters (max_gap: from the bound train.max_dp / max_eo)
-_PLUMBING = ('shard', 'num_groups', 'scores', 'max_gap')
+_PLUMBING = ('shard', 'num_groups', 'scores', 'max_gap', 'data')
 
 
 def hyperparameters(method: str) -> Tuple[str, ...]:
@@ -417,10 +449,12 @@ def bounded(method: str) -> bool:
 
 def make_strategy(method: str, model: Module, *, shard: Optional[Shard] = None,
                   num_groups: Optional[int] = None, scores: Optional[Tensor] = None,
-                  max_gap: Optional[float] = None, **options: Any) -> Strategy:
+                  max_gap: Optional[float] = None, data: Optional['Data'] = None,
+                  **options: Any) -> Strategy:
     """The strategy called ``method``, given the ``options`` it takes; options of other
     strategies are left out, so one set of settings serves every method.  ``max_gap``:
-    train toward that bound on the fairness gap (methods where :func:`bounded`)."""
+    train toward that bound on the fairness gap (methods where :func:`bounded`); ``data``:
+    the graph, for the methods that need it (``needs_graph``)."""
     if method not in STRATEGIES:
         raise ValueError(f'unknown method {method!r}; use one of {", ".join(METHODS)}')
     cls = STRATEGIES[method]
@@ -435,4 +469,9 @@ def make_strategy(method: str, model: Module, *, shard: Optional[Shard] = None,
             raise ValueError(f'method {method!r} needs scores: an estimated group '
                              'probability per node')
         taken['scores'] = scores
+    if cls.needs_graph:
+        if data is None:
+            raise ValueError(f'method {method!r} fits pieces of its own on the whole graph: '
+                             'pass data=')
+        taken['data'] = data
     return cls(model, shard=shard, num_groups=num_groups, **taken)

@@ -1,15 +1,16 @@
 """Mini-batch tabular training as a :class:`~fairgnn_bilevel.train.loop.Task`."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.nn import Module
 
 from ..metrics import fairness_report
 from ..nn.classifier import predict_proba
-from .strategies import Batch, Strategy
+from .strategies import Batch, Decision, Strategy
 
 if TYPE_CHECKING:  # the data layer imports the engine, which imports this module
     from ..tabular.datasets import TabularData
@@ -58,7 +59,14 @@ class TabularTask:
     def has_split(self, split: str) -> bool:
         return split in self.tensors
 
-    def evaluate(self, split: str) -> Dict[str, float]:
+    def scores(self, split: str) -> Tuple[Tensor, Tensor, Tensor]:
+        """The probabilities, labels and groups of ``split``'s rows."""
         X, y, sens = self.tensors[split]
-        return fairness_report(y, predict_proba(self.model, lambda: self.model(X)),
-                             sensitive_features=sens)
+        return predict_proba(self.model, lambda: self.model(X)), y, sens
+
+    def evaluate(self, split: str, decide: Optional[Decision] = None) -> Dict[str, float]:
+        """ACC, AUC, ΔDP and ΔEO on ``split``; ``decide``: post-processing that makes the
+        hard predictions (default: threshold)."""
+        probs, y, sens = self.scores(split)
+        return fairness_report(y, probs, sensitive_features=sens,
+                               y_pred=None if decide is None else decide(probs, sens))
