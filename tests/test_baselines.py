@@ -1,13 +1,11 @@
 """The baselines beside FairBiNN (FairVGNN, FairSIN, FairINV, post-processing): each piece's
 mechanism against an independent oracle, and each method through the runner."""
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from torch_geometric.data import Data
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.config import ConfigError
