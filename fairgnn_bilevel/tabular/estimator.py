@@ -19,7 +19,7 @@ from ..losses import FAIRNESS_LOSSES, FairnessLoss
 from ..metrics import check_split, intersections
 from ..nn.classifier import predict_proba
 from .. import engine
-from ..train.strategies import DEFAULTS
+from ..train.strategies import DEFAULTS, STRATEGIES, reads
 from ..train.table import DEFAULT_BATCH_SIZE
 from .datasets import TabularData, column_encoder
 
@@ -89,7 +89,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     method : str, default='bilevel'
         A name of :data:`~fairgnn_bilevel.train.strategies.STRATEGIES`: ``'bilevel'``
         (unrolled hypergradient), ``'bilevel_first_order'`` (the paper's Algorithm 1),
-        ``'lagrangian'``, ``'vanilla'`` or ``'reference'``.
+        ``'lagrangian'``, ``'vanilla'`` or ``'reference'`` (the graph baselines and
+        post-processing are refused: with this estimator, wrap ``'vanilla'`` in fairlearn's
+        ``ThresholdOptimizer``).
     hidden : int, default=64
         Width of every hidden layer.
     layers_before : int, default=2
@@ -203,9 +205,11 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
         self.module = module
 
     # Each hyperparameter's config key: the config's checks name the parameter on error.
-    # (FairGNN's alpha and beta are left out: that method trains on graphs only.)
+    # (The hyperparameters of methods that train on graphs only are left out.)
     _CONFIG_KEYS = {**{name: f'train.{name}' for name in DEFAULTS
-                       if name not in ('weight_decay', 'alpha', 'beta')},
+                       if name != 'weight_decay' and any(
+                           not (STRATEGIES[m].needs_graph or STRATEGIES[m].needs_group_scores)
+                           for m in reads(name))},
                     'max_dp': 'train.max_dp', 'max_eo': 'train.max_eo',
                     'method': 'train.method', 'epochs': 'train.epochs',
                     'batch_size': 'train.batch_size', 'selection': 'selection.rule',
@@ -301,6 +305,9 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
                              'on held-out rows; set val_fraction > 0')
         if self.val_fraction == 0:
             values['selection.rule'] = 'last'  # nothing held out to select on
+        if self.method == 'threshold':  # predict_proba and predict would not be what it reports
+            raise ValueError("method='threshold' post-processes a vanilla model's scores; fit "
+                             "method='vanilla' and wrap it in fairlearn's ThresholdOptimizer")
         defaults = {name: p.default for name, p in
                     inspect.signature(type(self).__init__).parameters.items()}
         explicit = [key for name, key in self._CONFIG_KEYS.items()
