@@ -208,3 +208,11 @@ def test_the_input_layer_encoder_equals_the_encoder_on_transformed_inputs():
     got = wrapped.encode_prepared(wrapped.prepare(data.x, data.edge_index), rows)
     want = encoder(scale(data.x), data.edge_index)[rows]
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_the_estimator_refuses_post_processing_it_would_not_apply():
+    from fairgnn_bilevel.tabular.estimator import FairBiNNClassifier
+    X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
+    with pytest.raises(ValueError, match="method='threshold' post-processes"):
+        FairBiNNClassifier(method='threshold', epochs=1).fit(X, y,
+                                                             sensitive_features=np.arange(60) % 3 == 0)
