@@ -216,3 +216,20 @@ def test_the_estimator_refuses_post_processing_it_would_not_apply():
     with pytest.raises(ValueError, match="method='threshold' post-processes"):
         FairBiNNClassifier(method='threshold', epochs=1).fit(X, y,
                                                              sensitive_features=np.arange(60) % 3 == 0)
+
+
+def test_a_frozen_input_layer_is_prepared_once_and_again_after_a_change():
+    torch.manual_seed(0)
+    data = fair_sbm(num_nodes=100, seed=2)
+    scale = torch.nn.Linear(16, 16).requires_grad_(False)
+    wrapped = InputLayerEncoder(scale, fb.nn.GCNEncoder(16, 8))
+    prepared = wrapped.prepare(data.x, data.edge_index)
+    first = wrapped.encode_prepared(prepared)
+    cached = wrapped._frozen[1]
+    assert torch.equal(wrapped.encode_prepared(prepared), first)
+    assert wrapped._frozen[1] is cached  # prepared once
+    with torch.no_grad():
+        scale.weight.mul_(2)  # an in-place change of the layer: prepared anew
+    again = wrapped.encode_prepared(prepared)
+    assert wrapped._frozen[1] is not cached
+    assert torch.allclose(again, wrapped.encoder(scale(data.x), data.edge_index), atol=1e-6)

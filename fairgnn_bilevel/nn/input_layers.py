@@ -125,12 +125,18 @@ class Neutralizer(Module):
                 f'delta={self.delta:g})')
 
 
+def _same_key(a: tuple, b: tuple) -> bool:
+    return a[0] is b[0] and a[2] is b[2] and a[1] == b[1] and a[3:] == b[3:]
+
+
 class InputLayerEncoder(GraphEncoder):
     """``encoder`` reading ``input_layer(x)`` instead of ``x``.
 
     A learned input layer changes the encoder's input at every step, so the data-only
     work of :meth:`GraphEncoder.prepare` (propagated inputs) is redone per call on the
-    transformed features: full-graph training only.
+    transformed features: full-graph training only.  A frozen input layer (no parameter
+    that requires grad, e.g. FairSIN's fitted neutraliser; it must then be deterministic)
+    is applied and prepared once per graph and parameter state.
 
     Args:
         input_layer (Module): ``[N, F] → [N, F']``, e.g. :class:`ChannelMask`.
@@ -144,6 +150,7 @@ class InputLayerEncoder(GraphEncoder):
                              '(prepare / encode_prepared); an input layer goes in front of one')
         self.input_layer, self.encoder = input_layer, encoder
         self.out_channels = encoder.out_channels
+        self._frozen: Optional[Tuple[tuple, Any]] = None  # (key, prepared) of a frozen layer
 
     def reset_parameters(self) -> None:
         for module in (self.input_layer, self.encoder):
@@ -155,8 +162,18 @@ class InputLayerEncoder(GraphEncoder):
     def encode_prepared(self, prepared: Tuple[Tensor, Tensor],
                         rows: Optional[Tensor] = None) -> Tensor:
         x, edge_index = prepared
-        return self.encoder.encode_prepared(self.encoder.prepare(self.input_layer(x), edge_index),
-                                            rows)
+        parameters = list(self.input_layer.parameters())
+        if any(p.requires_grad for p in parameters):
+            return self.encoder.encode_prepared(
+                self.encoder.prepare(self.input_layer(x), edge_index), rows)
+        # the key holds the tensors themselves (their ids cannot be reused while it lives)
+        # and every version counter: an in-place change or a loaded state is a miss
+        key = (x, x._version, edge_index, edge_index._version,
+               tuple(p._version for p in parameters), tuple(id(p) for p in parameters))
+        if self._frozen is None or not _same_key(self._frozen[0], key):
+            with torch.no_grad():
+                self._frozen = key, self.encoder.prepare(self.input_layer(x), edge_index)
+        return self.encoder.encode_prepared(self._frozen[1], rows)
 
     def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Any:
         raise ValueError('an input layer learned in front of the encoder (fairvgnn, fairsin) '
