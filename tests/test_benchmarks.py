@@ -99,3 +99,15 @@ def test_bound_benchmarks_run():
                            '--config', str(ROOT / 'configs/synthetic.yaml'), '--repeats', '1',
                            *small], check=True, capture_output=True, text=True)
     assert proc.stdout.count('ratio') == 2
+
+
+def test_baselines_benchmark_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/baselines.py'),
+                           '--config', str(ROOT / 'configs/synthetic.yaml'), '--seeds', '2',
+                           '--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=3',
+                           '--methods', 'vanilla', 'bilevel', 'fairsin', 'threshold'],
+                          check=True, capture_output=True, text=True, timeout=900)
+    for row in ('vanilla', 'FairBiNN', 'fairsin', 'threshold'):
+        assert f'| {row} | 2 |' in proc.stdout
+    assert 'threshold − FairBiNN ΔDP: ' in proc.stdout
+    assert proc.stdout.count('×') >= 8  # a cost ratio and a set-up ratio per method
