@@ -7,7 +7,7 @@ Three ideas from the fair-graph literature, each a piece that takes tensors:
 * FairINV's invariance: :func:`~fairgnn_bilevel.partitions.infer_partitions` splits the
   training nodes where a reference model is least invariant, and
   :func:`~fairgnn_bilevel.partitions.invariance_loss` replaces the task loss;
-* post-processing: :class:`~fairgnn_bilevel.fairlearn_reference.GroupThresholds` (fairlearn's
+* post-processing: :class:`~fairgnn_bilevel.postprocessing.GroupThresholds` (fairlearn's
   ``ThresholdOptimizer``) turns the trained model's validation scores into per-group
   thresholds (needs the ``fairlearn`` extra).
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GCNConv
 
-from fairgnn_bilevel.fairlearn_reference import GroupThresholds
+from fairgnn_bilevel.postprocessing import GroupThresholds
 from fairgnn_bilevel.metrics import binary_report
 from fairgnn_bilevel.nn.input_layers import Neutralizer
 from fairgnn_bilevel.partitions import environment_risks, infer_partitions, invariance_loss

@@ -110,10 +110,15 @@ class TrainConfig(_Section):
     mask_ratio: Float = Field(DEFAULTS['mask_ratio'], ge=0)
     clip: Float = Field(DEFAULTS['clip'], ge=0)
     delta: Float = Field(DEFAULTS['delta'], ge=0)  # fairsin: weight of the neutralisation
+    # fairsin: steps of the neutraliser's fit before training
+    neutralizer_steps: Int = Field(DEFAULTS['neutralizer_steps'], ge=1)
     # fairinv: α of Var(R) + α·mean(R), environments per partition, partitions
     mean_risk_weight: Float = Field(DEFAULTS['mean_risk_weight'], ge=0)
     environments: Int = Field(DEFAULTS['environments'], ge=2)
     partitions: Int = Field(DEFAULTS['partitions'], ge=1)
+    # fairinv: epochs of each reference model, steps of each partition's fit
+    reference_epochs: Int = Field(DEFAULTS['reference_epochs'], ge=1)
+    partition_steps: Int = Field(DEFAULTS['partition_steps'], ge=1)
     # graphs: 'train' (the fairness terms see the labelled training nodes) or 'known'
     # (every node of known group, labelled or not: a transductive use of groups)
     fairness_rows: Optional[_one_of(FAIRNESS_ROWS)] = None

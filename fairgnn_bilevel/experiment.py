@@ -88,7 +88,8 @@ def default_seeds(data: Union[Data, 'TabularData']) -> int:
 _ADDED_KEYS = ('train.max_dp', 'train.max_eo', 'train.dual_lr', 'selection.max_eo',
                'selection.margin', 'train.adversary_weight', 'train.mask_ratio', 'train.clip',
                'train.delta', 'train.mean_risk_weight', 'train.environments',
-               'train.partitions')
+               'train.partitions', 'train.reference_epochs', 'train.partition_steps',
+               'train.neutralizer_steps')
 
 
 def config_hash(config: Config) -> str:

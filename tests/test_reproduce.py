@@ -10,6 +10,10 @@ import pytest
 # at chance: the library's SelectionWarning about it is expected here and is not what these
 # tests check (tests/test_api.py asserts it where it is).
 pytestmark = pytest.mark.filterwarnings('ignore::fairgnn_bilevel.train.selection.SelectionWarning')
+# every row trains 3 epochs, and the baselines' set-up (FairSIN's neutraliser fit, FairINV's
+# reference models and partitions) is shortened alike
+SHORT = ['train.epochs=3', 'train.neutralizer_steps=3', 'train.reference_epochs=3',
+         'train.partition_steps=3']
 
 
 
@@ -19,12 +23,14 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
     monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'nba', {'gcn': (10, 1, 3), 'gat': (10, 0.01, 3)})
     monkeypatch.setitem(reproduce.PAPER_SETTINGS, 'nba', (3, 0.5, 1e-2, 1e-5, 1000))
     text = run_reproduce('nba', str(root), 1, tmp_path, config_dir=ROOT / 'configs',
-                         overrides=['train.epochs=3'], progress=False, log=lambda s: None)
+                         overrides=SHORT, progress=False, log=lambda s: None)
     assert 'validation = test: selection saw test labels' in text
     assert 'disjoint train/val/test' in text
     assert text.count('| GCN (vanilla) | 1 |') == 4        # 2 splits × 2 feature settings
     assert text.count('| FairGCN (ours) | 1 |') == 4
     assert text.count('| FairGAT (ours) | 1 |') == 4
+    for label, _ in reproduce.BASELINE_ROWS:  # the newer baselines in every section
+        assert text.count(f'| {label} | 1 |') == 4
     # each paper row in the section of the feature setting it used
     sections = text.split('### ')
     with_sens = next(s for s in sections if s.startswith('nba, split `fairgnn`, sensitive '
@@ -47,7 +53,7 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
     assert 'GAT + FairBiNN (paper protocol) − FairGCN (paper protocol) ΔDP: ' in paper
     assert '| GAT+FairBiNN (paper) | 5 | 77.09 ± 0.45' in paper and '| FairGCN (paper)' in paper
     runs = json.loads((tmp_path / 'results.json').read_text())
-    assert len(runs) == 28 and {r['split'] for r in runs} == {'fairgnn', 'stratified'}
+    assert len(runs) == 4 * len(reproduce.rows('nba')) + 4 and {r['split'] for r in runs} == {'fairgnn', 'stratified'}
     assert {(r['split'], r['sens_in_features']) for r in runs} == {
         (s, f) for s in ('fairgnn', 'stratified') for f in (False, True)}
     assert all(r['val_is_test'] == (r['split'] == 'fairgnn') for r in runs)
@@ -62,7 +68,7 @@ def test_reproduce_nba_table_has_both_splits_and_paper_rows(tmp_path, monkeypatc
     assert paper_rows('pokec_z')[0]['acc'] == [70.97, 0.16]
     # rows trained in two worker processes give the same table, row for row
     parallel = run_reproduce('nba', str(root), 1, tmp_path / 'parallel', config_dir=ROOT / 'configs',
-                             overrides=['train.epochs=3'], progress=False, jobs=2,
+                             overrides=SHORT, progress=False, jobs=2,
                              log=lambda s: None)
     assert parallel == text
 
@@ -99,10 +105,11 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'german', {'gcn': (4, 0.01, 3)})
     lines = []  # two workers: each finished task is logged
     text = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
-                         overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
+                         overrides=SHORT, progress=False, splits=2, jobs=2,
                          log=lines.append)
-    assert sum(line.startswith('[') and line.endswith(': 4 runs done') for line in lines) == 10
-    assert '[10/10] ' in '\n'.join(lines)
+    tasks = 2 * len(reproduce.rows('german'))  # every row of both sections
+    assert sum(line.startswith('[') and line.endswith(': 4 runs done') for line in lines) == tasks
+    assert f'[{tasks}/{tasks}] ' in '\n'.join(lines)
     assert reproduce.sections('german') == [('nifty', True), ('stratified', True)]
     assert "paper's protocol" not in text and 'No FairBiNN paper rows' in text
     for label, _ in reproduce.rows('german'):
@@ -111,7 +118,7 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     assert text.count('runs paired by split and seed') == 2
     assert text.count("share of the variance that is the split's") == 2
     runs = json.loads((tmp_path / 'results.json').read_text())
-    assert len(runs) == 2 * 5 * 2 * 2
+    assert len(runs) == 2 * len(reproduce.rows('german')) * 2 * 2
     assert {(r['split'], r['split_seed']) for r in runs} == {
         ('nifty', 20), ('nifty', 21), ('stratified', 0), ('stratified', 1)}
     assert all(r['sens_in_features'] for r in runs)
@@ -123,7 +130,7 @@ def test_reproduce_german_has_the_nifty_sections_and_split_variance(tmp_path, mo
     assert len(json.loads((vanilla / 'results.json').read_text())) == 2
     assert len(json.loads((vanilla / 'split-21' / 'results.json').read_text())) == 2
     again = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
-                          overrides=['train.epochs=3'], progress=False, splits=2, jobs=2,
+                          overrides=SHORT, progress=False, splits=2, jobs=2,
                           log=lambda s: None)
     assert again == text
 
@@ -140,7 +147,7 @@ def test_reproduce_adds_rows_at_a_bound(tmp_path, monkeypatch):
     root = shared_dataset('german')
     monkeypatch.setitem(reproduce.FAIRGNN_SCRIPTS, 'german', {'gcn': (4, 0.01, 3)})
     text = run_reproduce('german', str(root), 2, tmp_path, config_dir=ROOT / 'configs',
-                         overrides=['train.epochs=3'], progress=False, max_dp=0.1,
+                         overrides=SHORT, progress=False, max_dp=0.1,
                          log=lambda s: None)
     labels = [label for label, _ in reproduce.rows('german', 0.1)]
     assert labels[-2:] == ['GCN + FairBiNN at ΔDP ≤ 0.1', 'GCN + Lagrangian at ΔDP ≤ 0.1']

@@ -22,6 +22,7 @@ from torch_geometric.data import Data
 from ..nn.classifier import BilevelModel
 from ..nn.input_layers import ChannelMask, InputLayerEncoder, Neutralizer, heterophilous_means
 from ..partitions import environment_risks, infer_partitions, invariance_loss
+from ..postprocessing import POSTPROCESSING, GroupThresholds
 from .distributed import Shard
 from .strategies import (DEFAULTS, Batch, Decision, Scores, Strategy, _adam, _floats, task_loss)
 
@@ -169,6 +170,7 @@ class FairSIN(Strategy):
     :math:`F` is fitted before the first step, by mean squared error on the nodes that have
     such a neighbour, with the authors' optimiser (Adam, learning rate 0.1, weight decay
     1e-3) and their early stopping on a tenth of those nodes held out; it is then frozen.
+    ``neutralizer_steps`` bounds that fit (500 by default).
     Differences, said here: the authors refit :math:`F` for 20 steps every epoch (its loss
     does not depend on the classifier, so fitting it first is the same objective); their
     optional group discriminator is left out (their Pokec settings use none).  Full graph
@@ -176,15 +178,17 @@ class FairSIN(Strategy):
     """
 
     needs_graph = True
-    FIT_STEPS, FIT_LR, FIT_WEIGHT_DECAY = 500, 0.1, 1e-3
+    FIT_LR, FIT_WEIGHT_DECAY = 0.1, 1e-3
 
     def __init__(self, model: Module, *, data: Data, leader_lr: float = DEFAULTS['leader_lr'],
-                 delta: float = DEFAULTS['delta'], weight_decay: float = DEFAULTS['weight_decay'],
+                 delta: float = DEFAULTS['delta'],
+                 neutralizer_steps: int = DEFAULTS['neutralizer_steps'],
+                 weight_decay: float = DEFAULTS['weight_decay'],
                  shard: Optional[Shard] = None, num_groups: Optional[int] = None) -> None:
         super().__init__(shard)
         neutralizer = _adapted(model, 'fairsin', Neutralizer)
         neutralizer.delta = delta
-        fit_neutralizer(neutralizer, data, steps=self.FIT_STEPS, lr=self.FIT_LR,
+        fit_neutralizer(neutralizer, data, steps=neutralizer_steps, lr=self.FIT_LR,
                         weight_decay=self.FIT_WEIGHT_DECAY)
         neutralizer.requires_grad_(False)
         self.optimizer = _adam((p for p in model.parameters() if p.requires_grad), leader_lr,
@@ -245,8 +249,8 @@ class FairINV(Strategy):
     training nodes, which stand in for sensitive groups it is never told.
 
     Before the first step, ``partitions`` times: a reference copy of the model is trained
-    on the task alone, and a soft partition of the training nodes into ``environments``
-    is fitted to *maximise* the IRM penalty of the reference model's errors
+    on the task alone for ``reference_epochs``, and a soft partition of the training nodes into ``environments``
+    is fitted in ``partition_steps`` to *maximise* the IRM penalty of the reference model's errors
     (:func:`~fairgnn_bilevel.partitions.infer_partitions`, the environments in which one
     classifier is least optimal).  Each step then minimises
     :math:`\operatorname{Var}(R) + \alpha\,\operatorname{mean}(R)` over the task risks
@@ -262,18 +266,22 @@ class FairINV(Strategy):
     """
 
     needs_graph = True
-    REFERENCE_EPOCHS, PARTITION_STEPS, PARTITION_LR = 500, 500, 0.1
+    PARTITION_LR = 0.1
 
     def __init__(self, model: Module, *, data: Data, leader_lr: float = DEFAULTS['leader_lr'],
                  mean_risk_weight: float = DEFAULTS['mean_risk_weight'],
                  environments: int = DEFAULTS['environments'],
                  partitions: int = DEFAULTS['partitions'],
+                 reference_epochs: int = DEFAULTS['reference_epochs'],
+                 partition_steps: int = DEFAULTS['partition_steps'],
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
         super().__init__(shard)
-        if environments < 2 or partitions < 1:
-            raise ValueError(f'fairinv needs environments >= 2 and partitions >= 1, got '
-                             f'{environments} and {partitions}')
+        if environments < 2 or partitions < 1 or reference_epochs < 1 or partition_steps < 1:
+            raise ValueError(f'fairinv needs environments >= 2 and partitions, reference_epochs '
+                             f'and partition_steps >= 1, got {environments}, {partitions}, '
+                             f'{reference_epochs} and {partition_steps}')
+        self.reference_epochs, self.partition_steps = reference_epochs, partition_steps
         self.optimizer = _adam(model.parameters(), leader_lr, weight_decay)
         self.mean_risk_weight, self.environments = mean_risk_weight, environments
         train = data.train_mask.nonzero().view(-1)
@@ -290,7 +298,7 @@ class FairINV(Strategy):
         optimizer = _adam(reference.parameters(), lr, weight_decay)
         labels, val = data.y[train], data.val_mask.nonzero().view(-1)
         best, state = float('inf'), None
-        for _ in range(self.REFERENCE_EPOCHS):
+        for _ in range(self.reference_epochs):
             reference.train()
             optimizer.zero_grad(set_to_none=True)
             out = reference(data.x, data.edge_index)
@@ -314,7 +322,7 @@ class FairINV(Strategy):
         classes = int(data.y[train].max()) + 1
         features = torch.cat([hidden, F.one_hot(labels.long(), max(classes, 2)).to(hidden)], 1)
         return infer_partitions(lambda scale: task_loss(logits * scale, labels, 'none'),
-                                features, self.environments, steps=self.PARTITION_STEPS,
+                                features, self.environments, steps=self.partition_steps,
                                 lr=self.PARTITION_LR)
 
     def step(self, batch: Batch, decode, fairness_scale: float = 1.0) -> Dict[str, float]:
@@ -344,7 +352,6 @@ class Threshold(Strategy):
                  weight_decay: float = DEFAULTS['weight_decay'], shard: Optional[Shard] = None,
                  num_groups: Optional[int] = None) -> None:
         super().__init__(shard)
-        from ..fairlearn_reference import POSTPROCESSING
         if fairness not in POSTPROCESSING:
             raise ValueError(f'threshold post-processes toward {", ".join(POSTPROCESSING)}; '
                              f'train.fairness={fairness!r} is not one of them')
@@ -357,7 +364,6 @@ class Threshold(Strategy):
         return _floats(task_loss=f)
 
     def decision(self, scores: Scores) -> Optional[Decision]:
-        from ..fairlearn_reference import GroupThresholds
         probs, labels, groups = scores('val')
         if probs.dim() == 2:
             raise ValueError('threshold post-processing is binary (fairlearn); these labels '

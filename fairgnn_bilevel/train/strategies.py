@@ -45,7 +45,9 @@ DEFAULTS: Dict[str, Any] = dict(leader_lr=1e-2, follower_lr=1e-2, follower_step_
                                 eta=100.0, lam=1.0, follower_steps=1, fairness='dp',
                                 weight_decay=1e-5, alpha=4.0, beta=0.01, dual_lr=0.2,
                                 adversary_weight=1.0, mask_ratio=0.5, clip=0.1, delta=1.0,
-                                mean_risk_weight=1.0, environments=2, partitions=3)
+                                mean_risk_weight=1.0, environments=2, partitions=3,
+                                reference_epochs=500, partition_steps=500,
+                                neutralizer_steps=500)
 
 # A split's (probabilities, labels, groups) of the selected model, for post-processing.
 Scores = Callable[[str], Tuple[Tensor, Tensor, Tensor]]
