@@ -91,6 +91,37 @@ def test_roc_auc_matches_mann_whitney():
     assert roc_auc(y, score) == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()))
 
 
+@pytest.mark.parametrize('n,levels', [(7, 3), (200, 5), (300, None), (1000, 40)])
+def test_roc_auc_equals_scikit_learn_with_ties_and_collinear_points(n, levels):
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        score = rng.random(n) + 0.4 * y
+        if levels:  # many ties, and runs of collinear curve points
+            score = np.round(score * levels) / levels
+        for dtype in (np.float64, np.float32):
+            assert roc_auc(y, score.astype(dtype)) == pytest.approx(
+                roc_auc_score(y, score.astype(dtype)), rel=0, abs=1e-12)
+
+
+def test_roc_auc_with_ties_is_the_mann_whitney_statistic_with_half_credit():
+    y = np.array([1, 0, 1, 0, 1, 0])
+    score = np.array([0.9, 0.9, 0.5, 0.5, 0.2, 0.1])
+    # positives 0.9, 0.5, 0.2 against negatives 0.9, 0.5, 0.1: pairs won 2 + 1 + 1 = 4, and
+    # 2 ties at half credit, of 9
+    assert roc_auc(y, score) == pytest.approx(5 / 9)
+
+
+def test_roc_auc_refuses_scores_it_cannot_rank():
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        roc_auc(y, np.array([0.1, np.nan, 0.3, 0.4]))
+    with pytest.raises(ValueError, match='y_true has 4 rows but y_score has 3'):
+        roc_auc(y, np.array([0.1, 0.2, 0.3]))
+
+
 def test_binary_report_thresholds_at_half():
     y = np.array([1, 0, 1, 0])
     prob = np.array([0.9, 0.4, 0.6, 0.7])
