@@ -101,6 +101,14 @@ def test_bound_benchmarks_run():
     assert proc.stdout.count('ratio') == 2
 
 
+def test_evaluation_cost_benchmark_runs_and_both_aucs_select_alike():
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/evaluation_cost.py'),
+                           '--config', str(ROOT / 'configs/synthetic.yaml'), '--repeats', '2',
+                           '--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=20'],
+                          check=True, capture_output=True, text=True, timeout=600)
+    assert 'same selected epoch and figures): ratio ' in proc.stdout
+
+
 def test_baselines_benchmark_runs():
     proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/baselines.py'),
                            '--config', str(ROOT / 'configs/synthetic.yaml'), '--seeds', '2',
