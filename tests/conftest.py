@@ -1,8 +1,13 @@
 import contextlib
+import datetime
+import faulthandler
 import functools
 import http.server
 import threading
+import time
+import warnings
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
@@ -167,14 +172,43 @@ def follower_gradients(follower) -> list:
     return captured
 
 
-@contextlib.contextmanager
-def gloo_process_group(rank: int, world: int, init_file: str):
-    """One process of a ``world``-process gloo group (for ``mp.spawn``), one thread each."""
-    import torch.distributed as dist
+SPAWN_DEADLINE_S = 600.0  # a test's processes, start to finish; the slowest takes about 60 s
+
+
+def _in_process_group(rank, fn, world, init_file, deadline_s, *args):
+    # a process still running near the deadline prints where it waits before it is killed
+    faulthandler.dump_traceback_later(max(deadline_s - 30, 1), exit=False)
+    # as in the suite: a warning from the project's own code fails, in these processes too
+    warnings.filterwarnings('error', module=r'(fairgnn_bilevel|graph_data|tests)(\.|$)')
     torch.set_num_threads(1)
+    if init_file is None:
+        return fn(rank, *args)
+    import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                            world_size=world)
+                            world_size=world,
+                            timeout=datetime.timedelta(seconds=deadline_s / 2))
     try:
-        yield
+        # fn's objects are freed as it returns, here, while the group still lives: a
+        # DistributedDataParallel freed after destroy_process_group can hang in its reducer
+        fn(rank, *args)
     finally:
         dist.destroy_process_group()
+
+
+def spawn(fn, args=(), nprocs: int = 1, *, init_file: Optional[str] = None,
+          deadline_s: float = SPAWN_DEADLINE_S) -> None:
+    """``mp.spawn(fn, args, nprocs)``, one thread per process, each process in a gloo group
+    of ``nprocs`` rendezvousing at ``init_file`` (none without it), with a deadline:
+    processes that hang (a group that never forms, a collective one rank skipped) fail the
+    test, with their stacks, instead of holding the suite until CI's limit."""
+    import torch.multiprocessing as mp
+    context = mp.start_processes(_in_process_group,
+                                 args=(fn, nprocs, init_file, deadline_s, *args),
+                                 nprocs=nprocs, join=False, start_method='spawn')
+    stop = time.monotonic() + deadline_s
+    while not context.join(timeout=max(stop - time.monotonic(), 0.0) + 0.1):
+        if time.monotonic() >= stop:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f'{fn.__name__}: {nprocs} process(es) still running after '
+                        f'{deadline_s:.0f} s (their stacks are in the captured stderr)')

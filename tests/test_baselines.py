@@ -235,3 +235,31 @@ def test_a_frozen_input_layer_is_prepared_once_and_again_after_a_change():
     again = wrapped.encode_prepared(prepared)
     assert wrapped._frozen[1] is not cached
     assert torch.allclose(again, wrapped.encoder(scale(data.x), data.edge_index), atol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['gcn', 'gat'])
+def test_a_learned_input_layer_reuses_the_graph_and_equals_the_encoder_on_its_output(kind):
+    # the graph's part is prepared once; every call equals preparing the transformed
+    # features from scratch, bit for bit, gradients into the layer included
+    torch.manual_seed(0)
+    data = fair_sbm(num_nodes=100, seed=2)
+    encoder = fb.nn.ENCODERS[kind](16, 8, 2, 0.0, 1).eval()
+    scale = torch.nn.Linear(16, 16)
+    wrapped = InputLayerEncoder(scale, encoder)
+    prepared = wrapped.prepare(data.x, data.edge_index)
+    rows = torch.tensor([3, 1, 50])
+    for _ in range(2):
+        got = wrapped.encode_prepared(prepared, rows)
+        want = encoder.encode_prepared(encoder.prepare(scale(data.x), data.edge_index), rows)
+        assert torch.equal(got, want)
+        weights = torch.randn_like(got)
+        assert torch.equal(torch.autograd.grad((got * weights).sum(), scale.weight)[0],
+                           torch.autograd.grad((want * weights).sum(), scale.weight)[0])
+        graph = wrapped._graph[1]
+        with torch.no_grad():
+            scale.weight.mul_(1.5)  # the layer moves: the features' part is redone
+    assert wrapped._graph[1] is graph  # the graph's part was not
+    other = fair_sbm(num_nodes=80, seed=3)  # another graph: prepared anew
+    got = wrapped.encode_prepared(wrapped.prepare(other.x, other.edge_index))
+    assert torch.equal(got, encoder(scale(other.x), other.edge_index))
+    assert wrapped._graph[1] is not graph

@@ -5,13 +5,12 @@ import functools
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.bound import VIOLATION_UNIT, hard_gap
 from fairgnn_bilevel.metrics import demographic_parity_difference, equal_opportunity_difference
-from tests.conftest import gloo_process_group, tiny_graph
+from tests.conftest import spawn, tiny_graph
 
 
 def _logits(n, classes, seed):
@@ -145,38 +144,37 @@ def test_a_loop_reaches_the_bound_that_plain_training_misses():
     assert bound.weight > 1.0  # the multiplier had to rise
 
 
-def _rank(rank, world, init_file, out):
-    with gloo_process_group(rank, world, init_file):
-        from torch.nn.parallel import DistributedDataParallel
-        data = tiny_graph(n=160, dtype=torch.float64)
-        torch.manual_seed(0)
-        model = DistributedDataParallel(torch.nn.Linear(data.num_features, 1).double())
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-        reduce = functools.partial(fb.all_reduce_sum, group=None)
-        bound = fb.FairnessBound(fb.DemographicParityLoss(reduce=reduce, num_groups=2), 0.02,
-                                 dual_lr=0.5)
-        rows = data.train_mask.nonzero().view(-1)
-        shares = [torch.tensor_split(part, 2) for part in torch.tensor_split(rows, world)]
-        gaps = []
-        for _ in range(5):
-            for step, batch in enumerate(shares[rank]):  # two mini-batches per epoch
-                optimizer.zero_grad()
-                logits = model(data.x[batch]).view(-1)
-                # each process's share of the union batch's mean, for averaged gradients
-                union = sum(len(share[step]) for share in shares)
-                task = F.binary_cross_entropy_with_logits(
-                    logits, data.y[batch].double(), reduction='sum') * world / union
-                (task + bound(logits, data.sens[batch])).backward()
-                optimizer.step()
-            gaps.append(bound.step())
-        torch.save({'weight': model.module.weight.detach(), 'gaps': torch.tensor(gaps),
-                    'multiplier': torch.tensor(bound.weight, dtype=torch.float64)},
-                   out.format(rank))
+def _rank(rank, world, out):
+    from torch.nn.parallel import DistributedDataParallel
+    data = tiny_graph(n=160, dtype=torch.float64)
+    torch.manual_seed(0)
+    model = DistributedDataParallel(torch.nn.Linear(data.num_features, 1).double())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    reduce = functools.partial(fb.all_reduce_sum, group=None)
+    bound = fb.FairnessBound(fb.DemographicParityLoss(reduce=reduce, num_groups=2), 0.02,
+                             dual_lr=0.5)
+    rows = data.train_mask.nonzero().view(-1)
+    shares = [torch.tensor_split(part, 2) for part in torch.tensor_split(rows, world)]
+    gaps = []
+    for _ in range(5):
+        for step, batch in enumerate(shares[rank]):  # two mini-batches per epoch
+            optimizer.zero_grad()
+            logits = model(data.x[batch]).view(-1)
+            # each process's share of the union batch's mean, for averaged gradients
+            union = sum(len(share[step]) for share in shares)
+            task = F.binary_cross_entropy_with_logits(
+                logits, data.y[batch].double(), reduction='sum') * world / union
+            (task + bound(logits, data.sens[batch])).backward()
+            optimizer.step()
+        gaps.append(bound.step())
+    torch.save({'weight': model.module.weight.detach(), 'gaps': torch.tensor(gaps),
+                'multiplier': torch.tensor(bound.weight, dtype=torch.float64)},
+               out.format(rank))
 
 
 def test_two_processes_move_the_multiplier_as_one_process_does(tmp_path):
     out = str(tmp_path / 'rank{}.pt')
-    mp.spawn(_rank, args=(2, str(tmp_path / 'init'), out), nprocs=2, join=True)
+    spawn(_rank, args=(2, out), nprocs=2, init_file=str(tmp_path / 'init'))
     ranks = [torch.load(out.format(r), weights_only=True) for r in range(2)]
     # one process: the same steps, each over the union of both processes' batches
     data = tiny_graph(n=160, dtype=torch.float64)

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 import fairgnn_bilevel as fb
 from fairgnn_bilevel.metrics import demographic_parity_difference, intersections
-from tests.conftest import ROOT, tiny_graph
+from tests.conftest import ROOT, spawn, tiny_graph
 
 pytestmark = pytest.mark.filterwarnings(
     'ignore::fairgnn_bilevel.train.selection.SelectionWarning')
@@ -312,48 +311,41 @@ def test_intersections_have_one_numeric_order_everywhere():
 
 # -- data parallel ------------------------------------------------------------------------
 
-def _rank(rank, world, init_file, out, mode):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                            world_size=world)
-    try:
-        from torch.nn.parallel import DistributedDataParallel
-        data = tiny_graph(n=120, dtype=torch.float64)
-        torch.manual_seed(0)
-        model = Split().double()
-        group = dist.new_group([0, 1]) if mode == 'subgroup' else None
-        reduce = functools.partial(fb.all_reduce_sum, group=group)
-        loss = fb.DemographicParityLoss(reduce=reduce, num_groups=2)  # the loss only
-        follower = fb.UnrolledFollower(model, loss, eta=30.0)
-        rows = data.train_mask.nonzero().view(-1)
-        mine = torch.tensor_split(rows, world)[rank]
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        if mode == 'outside':
-            try:
-                follower.respond(model.encode(data.x[mine]), model.decode, data.sens[mine])
-            except RuntimeError as error:
-                torch.save(str(error), out.format(rank))
-            return
-        ddp = DistributedDataParallel(fb.FairForward(model, follower))
-        for _ in range(6):
-            optimizer.zero_grad()
-            logits = ddp(data.x, None, data.sens[mine], rows=mine)
-            F.binary_cross_entropy_with_logits(logits, data.y[mine].double(),
-                                               reduction='sum').mul(world / len(rows)).backward()
-            optimizer.step()
-        torch.save(model.state_dict(), out.format(rank))
-    finally:
-        dist.destroy_process_group()
+def _rank(rank, world, out, mode):
+    from torch.nn.parallel import DistributedDataParallel
+    data = tiny_graph(n=120, dtype=torch.float64)
+    torch.manual_seed(0)
+    model = Split().double()
+    group = dist.new_group([0, 1]) if mode == 'subgroup' else None
+    reduce = functools.partial(fb.all_reduce_sum, group=group)
+    loss = fb.DemographicParityLoss(reduce=reduce, num_groups=2)  # the loss only
+    follower = fb.UnrolledFollower(model, loss, eta=30.0)
+    rows = data.train_mask.nonzero().view(-1)
+    mine = torch.tensor_split(rows, world)[rank]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if mode == 'outside':
+        try:
+            follower.respond(model.encode(data.x[mine]), model.decode, data.sens[mine])
+        except RuntimeError as error:
+            torch.save(str(error), out.format(rank))
+        return
+    ddp = DistributedDataParallel(fb.FairForward(model, follower))
+    for _ in range(6):
+        optimizer.zero_grad()
+        logits = ddp(data.x, None, data.sens[mine], rows=mine)
+        F.binary_cross_entropy_with_logits(logits, data.y[mine].double(),
+                                           reduction='sum').mul(world / len(rows)).backward()
+        optimizer.step()
+    torch.save(model.state_dict(), out.format(rank))
 
 
 @pytest.mark.parametrize('mode', ['default', 'subgroup'])
 def test_two_ranks_with_reduce_on_the_loss_only_keep_identical_blocks(tmp_path, mode):
     out = str(tmp_path / 'rank{}.pt')
-    mp.spawn(_rank, args=(2, str(tmp_path / 'init'), out, mode), nprocs=2, join=True)
+    spawn(_rank, args=(2, out, mode), nprocs=2, init_file=str(tmp_path / 'init'))
     ranks = [torch.load(out.format(r), weights_only=True) for r in range(2)]
     one_out = str(tmp_path / 'one{}.pt')
-    mp.spawn(_rank, args=(1, str(tmp_path / 'init1'), one_out, 'default'), nprocs=1,
-             join=True)
+    spawn(_rank, args=(1, one_out, 'default'), nprocs=1, init_file=str(tmp_path / 'init1'))
     one = torch.load(one_out.format(0), weights_only=True)
     for name, value in ranks[0].items():
         torch.testing.assert_close(ranks[1][name], value, atol=0, rtol=0, msg=name)
@@ -362,7 +354,7 @@ def test_two_ranks_with_reduce_on_the_loss_only_keep_identical_blocks(tmp_path, 
 
 def test_a_reducing_follower_outside_a_ddp_forward_is_refused(tmp_path):
     out = str(tmp_path / 'rank{}.txt')
-    mp.spawn(_rank, args=(2, str(tmp_path / 'init'), out, 'outside'), nprocs=2, join=True)
+    spawn(_rank, args=(2, out, 'outside'), nprocs=2, init_file=str(tmp_path / 'init'))
     for rank in range(2):
         assert 'outside the forward of a DistributedDataParallel module' in torch.load(
             out.format(rank), weights_only=True)

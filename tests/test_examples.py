@@ -6,9 +6,8 @@ import sys
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, spawn
 from tests.train.test_minibatch import needs_sampler
 
 EXAMPLES = ROOT / 'examples'
@@ -86,31 +85,23 @@ def test_every_example_is_tested():
     assert {p.name for p in EXAMPLES.glob('*.py')} == tested
 
 
-def _ddp_rank(rank, world, init_file, out):
-    import torch.distributed as dist
+def _ddp_rank(rank, out):
     sys.path.insert(0, str(EXAMPLES))
     import ddp
     from graph_data import fair_sbm
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                            world_size=world)
-    try:
-        data = fair_sbm(num_nodes=300, seed=1)
-        states = {method: ddp.train(method, epochs=10, dtype=torch.float64, data=data,
-                                    select=False).state_dict()
-                  for method in ('bilevel', 'bilevel_first_order', 'lagrangian')}
-        if rank == 0:
-            torch.save(states, out)
-    finally:
-        dist.destroy_process_group()
+    data = fair_sbm(num_nodes=300, seed=1)
+    states = {method: ddp.train(method, epochs=10, dtype=torch.float64, data=data,
+                                select=False).state_dict()
+              for method in ('bilevel', 'bilevel_first_order', 'lagrangian')}
+    if rank == 0:
+        torch.save(states, out)
 
 
 def test_ddp_example_two_processes_equal_one(tmp_path):
     runs = {}
     for world in (1, 2):
         out = tmp_path / f'{world}.pt'
-        mp.spawn(_ddp_rank, args=(world, str(tmp_path / f'init{world}'), str(out)),
-                 nprocs=world, join=True)
+        spawn(_ddp_rank, args=(str(out),), nprocs=world, init_file=str(tmp_path / f'init{world}'))
         runs[world] = torch.load(out, weights_only=True)
     for method, one in runs[1].items():
         two = runs[2][method]

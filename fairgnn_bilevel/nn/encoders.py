@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Optional, Tuple
 
 import torch
@@ -36,6 +36,13 @@ class GraphEncoder(Module):
 
     def encode_prepared(self, prepared: Any, rows: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
+
+    def with_features(self, prepared: Any, x: Tensor, edge_index: Tensor) -> Any:
+        """``prepare(x, edge_index)`` when ``prepared`` came from ``prepare(x0, edge_index)``
+        of the same graph: the graph-only work (normalisation, attention pattern, plans) is
+        reused and only the features' part redone; what an input layer learned in front of
+        the encoder needs at every step.  Default: :meth:`prepare` anew."""
+        return self.prepare(x, edge_index)
 
     def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Any:
         """Prepare a sampled subgraph.  ``edge_index`` holds one self-loop per node and
@@ -156,6 +163,12 @@ class GCNEncoder(GraphEncoder):
     def prepare(self, x: Tensor, edge_index: Tensor) -> PreparedGCN:
         adj = normalized_adjacency(edge_index, x.size(0), dtype=x.dtype)
         return PreparedGCN(adj=adj, propagated_x=spmm(adj, x))
+
+    def with_features(self, prepared: PreparedGCN, x: Tensor, edge_index: Tensor
+                      ) -> PreparedGCN:
+        if prepared.propagated_x is None:  # an inference state: Â may lack its diagonal
+            return self.prepare(x, edge_index)
+        return replace(prepared, propagated_x=spmm(prepared.adj, x))  # Â and its plans shared
 
     def prepare_subgraph(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor
                          ) -> PreparedGCN:
@@ -356,6 +369,10 @@ class GATEncoder(GraphEncoder):
         return PreparedGAT(x=x, source=source, target=target, crow=_row_pointers(target, n),
                            crow_t=_row_pointers(source, n), col_t=target[order_t],
                            order_t=order_t)
+
+    def with_features(self, prepared: PreparedGAT, x: Tensor, edge_index: Tensor
+                      ) -> PreparedGAT:
+        return replace(prepared, x=x)
 
     def _layer(self, conv: Module, x: Tensor, prepared: PreparedGAT) -> Tensor:
         from torch_geometric.utils import softmax

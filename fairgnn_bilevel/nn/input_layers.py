@@ -132,9 +132,10 @@ def _same_key(a: tuple, b: tuple) -> bool:
 class InputLayerEncoder(GraphEncoder):
     """``encoder`` reading ``input_layer(x)`` instead of ``x``.
 
-    A learned input layer changes the encoder's input at every step, so the data-only
-    work of :meth:`GraphEncoder.prepare` (propagated inputs) is redone per call on the
-    transformed features: full-graph training only.  A frozen input layer (no parameter
+    A learned input layer changes the encoder's input at every step, so the features' part
+    of :meth:`GraphEncoder.prepare` (propagated inputs) is redone per call on the
+    transformed features, on the graph's part prepared once
+    (:meth:`GraphEncoder.with_features`): full-graph training only.  A frozen input layer (no parameter
     that requires grad, e.g. FairSIN's fitted neutraliser; it must then be deterministic)
     is applied and prepared once per graph and parameter state.
 
@@ -151,6 +152,7 @@ class InputLayerEncoder(GraphEncoder):
         self.input_layer, self.encoder = input_layer, encoder
         self.out_channels = encoder.out_channels
         self._frozen: Optional[Tuple[tuple, Any]] = None  # (key, prepared) of a frozen layer
+        self._graph: Optional[Tuple[tuple, Any]] = None  # (key, prepared) of the raw input
 
     def reset_parameters(self) -> None:
         for module in (self.input_layer, self.encoder):
@@ -163,9 +165,14 @@ class InputLayerEncoder(GraphEncoder):
                         rows: Optional[Tensor] = None) -> Tensor:
         x, edge_index = prepared
         parameters = list(self.input_layer.parameters())
-        if any(p.requires_grad for p in parameters):
+        if any(p.requires_grad for p in parameters):  # the graph's part is prepared once
+            key = (x, x._version, edge_index, edge_index._version)
+            if self._graph is None or not _same_key(self._graph[0], key):
+                with torch.no_grad():
+                    self._graph = key, self.encoder.prepare(x, edge_index)
             return self.encoder.encode_prepared(
-                self.encoder.prepare(self.input_layer(x), edge_index), rows)
+                self.encoder.with_features(self._graph[1], self.input_layer(x), edge_index),
+                rows)
         # the key holds the tensors themselves (their ids cannot be reused while it lives)
         # and every version counter: an in-place change or a loaded state is a miss
         key = (x, x._version, edge_index, edge_index._version,

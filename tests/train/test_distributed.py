@@ -2,13 +2,13 @@
 import os
 import subprocess
 import sys
+import warnings
 import json
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, spawn
 from tests.train.test_minibatch import (METHODS, MULTICLASS_METHODS, assert_same_parameters,
                                         graph, model_for, needs_sampler, train_steps)
 
@@ -47,34 +47,29 @@ def _steps_bounded(method, world_size):
     return train_steps(task, method, steps=4, max_gap=0.01, dual_lr=1.0)
 
 
-def _rank(rank, world_size, init_file, out):
-    import torch.distributed as dist
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                            world_size=world_size)
-    try:
-        results = {method: _steps(method, world_size) for method in METHODS}
-        results.update({f'{method}, 3 classes': _steps(method, world_size, classes=3)
-                        for method in MULTICLASS_METHODS})
-        import fairgnn_bilevel as fb
-        fitted = _fit()  # the Python API, inside the process group
-        results['fit'], results['threads'] = fitted.model.state_dict(), fitted.threads
-        for method in ('bilevel', 'lagrangian'):
-            results[f'bounded {method}'] = _steps_bounded(method, world_size)
-        try:  # full-graph training cannot be shared: one line, on every rank
-            fb.fit(graph(), epochs=1, progress=False)
-        except ValueError as error:
-            results['full_graph_error'] = str(error)
-        if rank == 0:
-            torch.save(results, out)
-    finally:
-        dist.destroy_process_group()
+def _rank(rank, world_size, out):
+    from fairgnn_bilevel.train.selection import SelectionWarning
+    warnings.filterwarnings('ignore', category=SelectionWarning)  # as pytestmark, above
+    results = {method: _steps(method, world_size) for method in METHODS}
+    results.update({f'{method}, 3 classes': _steps(method, world_size, classes=3)
+                    for method in MULTICLASS_METHODS})
+    import fairgnn_bilevel as fb
+    fitted = _fit()  # the Python API, inside the process group
+    results['fit'], results['threads'] = fitted.model.state_dict(), fitted.threads
+    for method in ('bilevel', 'lagrangian'):
+        results[f'bounded {method}'] = _steps_bounded(method, world_size)
+    try:  # full-graph training cannot be shared: one line, on every rank
+        fb.fit(graph(), epochs=1, progress=False)
+    except ValueError as error:
+        results['full_graph_error'] = str(error)
+    if rank == 0:
+        torch.save(results, out)
 
 
 @needs_sampler
 def test_two_processes_equal_one_process_with_the_whole_batch(tmp_path):
     out = tmp_path / 'params.pt'
-    mp.spawn(_rank, args=(2, str(tmp_path / 'init'), str(out)), nprocs=2, join=True)
+    spawn(_rank, args=(2, str(out)), nprocs=2, init_file=str(tmp_path / 'init'))
     two = torch.load(out, weights_only=True)
     assert int(graph().train_mask.sum()) > 2 * BATCH  # several steps per epoch
     for method in METHODS:
