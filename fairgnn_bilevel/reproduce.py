@@ -3,6 +3,7 @@ the sensitive attribute in and out of the features."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -283,9 +284,11 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
                  max_dp: Optional[float] = None):
     """Every row of every section as its own task in ``jobs`` worker processes of one thread
     each, the longest (most epochs) first so that no worker is left alone with a long row at
-    the end, each finished task logged; the runs regrouped by section in the table's order."""
+    the end, each finished task logged; the runs regrouped by section in the table's order.
+    An interrupt (Ctrl-C, SIGTERM) stops the workers at once: every finished run is already
+    in its ``results.json``, and the same command resumes."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     def epochs(row: List[str]) -> int:
         return next((int(o.split('=')[1]) for o in row if o.startswith('train.epochs=')),
@@ -300,13 +303,17 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
             run, values, [row], *([] if section == 'paper' else section), seeds, out, False, 1,
             overwrite, *extra) for run, section, row, _, extra in tasks}
         names = {future: key for key, future in futures.items()}
-        for done, future in enumerate(as_completed(futures.values()), 1):
-            section, label = names[future]
-            where = 'paper protocol' if section == 'paper' else (
-                f'{section[0]}, {_setting(section[1])}')
-            if future.exception() is None:
-                log(f'[{done}/{len(futures)}] {label} ({where}): '
-                    f'{len(future.result()[0])} runs done')
+        try:
+            for done, future in enumerate(as_completed(futures.values()), 1):
+                section, label = names[future]
+                where = 'paper protocol' if section == 'paper' else (
+                    f'{section[0]}, {_setting(section[1])}')
+                if future.exception() is None:
+                    log(f'[{done}/{len(futures)}] {label} ({where}): '
+                        f'{len(future.result()[0])} runs done')
+        except BaseException:  # the executor's exit would wait for every queued task
+            _stop(pool)
+            raise
 
     def collect(section, labels):
         parts = [futures[(section, label)].result() for label in labels]
@@ -314,6 +321,18 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
     results = [collect(section, [label for label, _ in rows(dataset, max_dp)])
                for section in sections(dataset)]
     return results, collect('paper', [label for label, _, _ in _paper_protocol(dataset)])
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel ``pool``'s queued tasks and end its workers now, their current runs with them."""
+    terminate = getattr(pool, 'terminate_workers', None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    # a worker whose run a Ctrl-C interrupted takes the next queued task: end them all
+    for process in list((getattr(pool, '_processes', None) or {}).values()):
+        process.terminate()
+    pool.shutdown(cancel_futures=True)  # quick with no worker left
 
 
 def _paper_protocol(dataset: str) -> List[Tuple[str, bool, List[str]]]:

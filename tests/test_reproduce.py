@@ -162,3 +162,42 @@ def test_reproduce_adds_rows_at_a_bound(tmp_path, monkeypatch):
     assert len(bounded) == 2 * 2 * 2 and all(r['bound']['max_gap'] == 0.1 for r in bounded)
     assert (tmp_path / 'nifty' / 'sens-in-x' / 'GCN-FairBiNN_at_max_dp0.1' /
             'results.json').is_file()
+
+
+def test_ctrl_c_stops_the_parallel_workers_at_once(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group: the command ends within
+    seconds, says how to resume, and leaves no worker running its queue."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = shared_dataset('nba')
+    command = [sys.executable, '-m', 'fairgnn_bilevel', 'reproduce', '--dataset', 'nba',
+               '--root', str(root), '--out', str(tmp_path / 'out'), '--seeds', '3',
+               '--jobs', '2', '--no-progress']
+    for override in SHORT:
+        command += ['--set', override]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its own group, as a terminal's job
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / 'out').rglob('results.json')) and time.monotonic() < deadline:
+            time.sleep(0.5)  # FairGNN's 2000-epoch rows come first: the workers are mid-task
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        assert time.monotonic() - start < 30  # not the rest of the queue
+        time.sleep(1)
+        group = subprocess.run(['ps', '-o', 'stat=,pid=,args=', '-g', str(proc.pid)],
+                               capture_output=True, text=True).stdout.splitlines()
+        running = [line for line in group if not line.lstrip().startswith('Z')]  # Z: ended
+        assert running == [], running  # no process of its session is left
+    finally:  # whatever failed, nothing of it keeps running
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130
+    assert 'interrupted; ' in err.decode() and 'run the same command again' in err.decode()
