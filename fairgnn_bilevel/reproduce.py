@@ -3,10 +3,9 @@ the sensitive attribute in and out of the features."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import graph_data
 
@@ -16,6 +15,9 @@ from .metrics import METRICS
 from .report import format_cell, format_table, summarize, table_columns, write_json
 from .statistics import paired_comparisons, split_variance
 from .train.selection import ONE_CLASS_SHARE, predicts_one_class
+
+if TYPE_CHECKING:  # the pool is imported where it runs, not at start-up
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ['rows', 'bounded_rows', 'sections', 'paper_rows', 'paper_protocol_rows', 'run_reproduce',
            'FAIRGNN_SCRIPTS', 'FAIRGNN_THRESHOLDS', 'PAPER_SETTINGS', 'DATASETS', 'BASELINE_ROWS']
@@ -288,7 +290,7 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
     An interrupt (Ctrl-C, SIGTERM) stops the workers at once: every finished run is already
     in its ``results.json``, and the same command resumes."""
     import multiprocessing
-    from concurrent.futures import as_completed
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     def epochs(row: List[str]) -> int:
         return next((int(o.split('=')[1]) for o in row if o.startswith('train.epochs=')),

@@ -1,4 +1,3 @@
-import contextlib
 import datetime
 import faulthandler
 import functools
@@ -7,7 +6,6 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import pytest
 import torch
@@ -181,8 +179,6 @@ def _in_process_group(rank, fn, world, init_file, deadline_s, *args):
     # as in the suite: a warning from the project's own code fails, in these processes too
     warnings.filterwarnings('error', module=r'(fairgnn_bilevel|graph_data|tests)(\.|$)')
     torch.set_num_threads(1)
-    if init_file is None:
-        return fn(rank, *args)
     import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world,
@@ -195,10 +191,10 @@ def _in_process_group(rank, fn, world, init_file, deadline_s, *args):
         dist.destroy_process_group()
 
 
-def spawn(fn, args=(), nprocs: int = 1, *, init_file: Optional[str] = None,
+def spawn(fn, args=(), nprocs: int = 1, *, init_file: str,
           deadline_s: float = SPAWN_DEADLINE_S) -> None:
     """``mp.spawn(fn, args, nprocs)``, one thread per process, each process in a gloo group
-    of ``nprocs`` rendezvousing at ``init_file`` (none without it), with a deadline:
+    of ``nprocs`` rendezvousing at ``init_file``, with a deadline:
     processes that hang (a group that never forms, a collective one rank skipped) fail the
     test, with their stacks, instead of holding the suite until CI's limit."""
     import torch.multiprocessing as mp

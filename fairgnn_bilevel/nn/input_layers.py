@@ -135,9 +135,9 @@ class InputLayerEncoder(GraphEncoder):
     A learned input layer changes the encoder's input at every step, so the features' part
     of :meth:`GraphEncoder.prepare` (propagated inputs) is redone per call on the
     transformed features, on the graph's part prepared once
-    (:meth:`GraphEncoder.with_features`): full-graph training only.  A frozen input layer (no parameter
-    that requires grad, e.g. FairSIN's fitted neutraliser; it must then be deterministic)
-    is applied and prepared once per graph and parameter state.
+    (:meth:`GraphEncoder.with_features`): full-graph training only.  A frozen input layer
+    (no parameter that requires grad, e.g. FairSIN's fitted neutraliser; it must then be
+    deterministic) is applied and prepared once per graph and parameter state.
 
     Args:
         input_layer (Module): ``[N, F] → [N, F']``, e.g. :class:`ChannelMask`.
@@ -165,18 +165,17 @@ class InputLayerEncoder(GraphEncoder):
                         rows: Optional[Tensor] = None) -> Tensor:
         x, edge_index = prepared
         parameters = list(self.input_layer.parameters())
+        # a key holds the tensors themselves (their ids cannot be reused while it lives)
+        # and every version counter: an in-place change or a loaded state is a miss
+        graph = (x, x._version, edge_index, edge_index._version)
         if any(p.requires_grad for p in parameters):  # the graph's part is prepared once
-            key = (x, x._version, edge_index, edge_index._version)
-            if self._graph is None or not _same_key(self._graph[0], key):
+            if self._graph is None or not _same_key(self._graph[0], graph):
                 with torch.no_grad():
-                    self._graph = key, self.encoder.prepare(x, edge_index)
+                    self._graph = graph, self.encoder.prepare(x, edge_index)
             return self.encoder.encode_prepared(
                 self.encoder.with_features(self._graph[1], self.input_layer(x), edge_index),
                 rows)
-        # the key holds the tensors themselves (their ids cannot be reused while it lives)
-        # and every version counter: an in-place change or a loaded state is a miss
-        key = (x, x._version, edge_index, edge_index._version,
-               tuple(p._version for p in parameters), tuple(id(p) for p in parameters))
+        key = graph + (tuple(p._version for p in parameters), tuple(id(p) for p in parameters))
         if self._frozen is None or not _same_key(self._frozen[0], key):
             with torch.no_grad():
                 self._frozen = key, self.encoder.prepare(self.input_layer(x), edge_index)
