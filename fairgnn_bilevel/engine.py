@@ -407,15 +407,19 @@ def _train(data: Union[Data, 'TabularData'], config: Config, model: Optional[Mod
     task = make_task(model, data, config, device, shard, progress)
     t = config.train
     options = {k: getattr(t, k) for k in DEFAULTS}
-    if STRATEGIES[t.method].needs_group_scores:
-        options['scores'] = _group_scores(task.data, config, shard)  # on the task's device
     max_gap = t.bound() if bounded(t.method) else None
     rule = selection_rule(config)
-    strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
-                             max_gap=max_gap, data=task.data if graph else None, **options)
+    # the run's thread count holds for what a method fits before its first step (FairSIN's
+    # neutraliser, FairINV's reference models) too: at torch's default beside a pinned
+    # worker, that set-up oversubscribed the cores (several times slower in reproduce)
+    with torch_threads(_threads(t.threads, task.step_cost, shard)) as threads:
+        if STRATEGIES[t.method].needs_group_scores:
+            options['scores'] = _group_scores(task.data, config, shard)  # task's device
+        strategy = make_strategy(t.method, task.model, shard=shard, num_groups=num_groups,
+                                 max_gap=max_gap, data=task.data if graph else None, **options)
     start = time.perf_counter()
     try:
-        with torch_threads(_threads(t.threads, task.step_cost, shard)) as threads:
+        with torch_threads(threads):
             loop = run_epochs(task, strategy, epochs=t.epochs, rule=rule,
                               eval_every=t.eval_every, fairness_warmup=t.fairness_warmup,
                               progress=progress, desc=f'{t.method} seed {t.seed}')

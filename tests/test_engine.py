@@ -56,6 +56,26 @@ def test_train_restores_torch_threads_and_records_them():
     assert result.selected_epoch in (1, 2) and set(result.test) >= {'acc', 'auc', 'dp', 'eo'}
 
 
+def test_a_methods_set_up_runs_at_the_runs_thread_count(monkeypatch):
+    # FairSIN fits its neutraliser before the first step; at torch's default count beside
+    # a pinned worker that fit oversubscribed the cores
+    from fairgnn_bilevel.train import baselines
+    seen, fit = [], baselines.fit_neutralizer
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return fit(*args, **kwargs)
+    monkeypatch.setattr(baselines, 'fit_neutralizer', recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(tiny_graph(), from_dict({'train': {'epochs': 2, 'threads': 1, 'method': 'fairsin',
+                                                 'neutralizer_steps': 3}}), progress=False)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_built_network_computes_in_the_features_precision():
     graph = tiny_graph(n=60, dtype=torch.float64)
     result = train(graph, from_dict({'train': {'epochs': 2}}), progress=False)
