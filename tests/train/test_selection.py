@@ -154,3 +154,28 @@ def test_a_one_class_selection_is_reported():
     with pytest.warns(UserWarning, match='predicts one class for'):
         result = fb.fit(data, epochs=20, progress=False)
     assert len(result.warnings) == 1 and 'validation rows' in result.warnings[0]
+
+
+def test_archive_snapshots_do_not_follow_later_steps():
+    # the loop adds model.state_dict(), whose tensors share the parameters' storage
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    archive = ParetoArchive()
+    archive.add({'epoch': 1, 'acc': 0.9, 'auc': 0.9, 'dp': 0.0, 'eo': 0.0}, model.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model[1].num_batches_tracked += 5
+    _, state = archive.best()
+    assert type(state) is type(model.state_dict())
+    assert state._metadata == model.state_dict()._metadata
+    assert all(torch.equal(state[k], before[k]) for k in before)
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    fresh.load_state_dict(state)
+    assert all(torch.equal(fresh.state_dict()[k], before[k]) for k in before)
+    # anything but a mapping of tensors is deep-copied
+    mixed = {'weights': [torch.zeros(2)], 'step': 3}
+    archive = ParetoArchive()
+    archive.add({'epoch': 1, 'acc': 0.9, 'auc': 0.9, 'dp': 0.0, 'eo': 0.0}, mixed)
+    mixed['weights'][0] += 1
+    assert torch.equal(archive.best()[1]['weights'][0], torch.zeros(2))
