@@ -1,13 +1,16 @@
-"""Choose FairBiNN's η and follower rate for a graph on validation metrics only.
+"""Choose a method's settings for a graph on validation metrics only.
 
-Trains vanilla and each (η, rate) of a small grid for both FairBiNN updates (unrolled:
-``follower_step_size``; Algorithm 1: ``follower_lr``) on the graph's own config and split,
-over a few seeds, and prints the mean *validation* ACC, AUC, ΔDP and positive rate of each
-selected model.  The choice per update: the smallest mean val ΔDP among settings whose mean
-val AUC is within ``--auc-drop`` of vanilla's and whose selected models never predict one
-class; test labels are never read.
+Trains vanilla and each point of a small grid on the graph's own config and split, over a
+few seeds, and prints the mean *validation* ACC, AUC, ΔDP and positive rate of each
+selected model.  By default the grid is FairBiNN's (η, rate) for both its updates (unrolled:
+``follower_step_size``; Algorithm 1: ``follower_lr``); ``--method M --grid KEY=V1,V2 ...``
+tunes any other method on the keys named (the product of the lists).  The choice: the
+smallest mean val ΔDP among settings whose mean val AUC is within ``--auc-drop`` of
+vanilla's and whose selected models never predict one class; test labels are never read.
 
     python benchmarks/tune_on_validation.py --dataset german --root ../shared/data/german
+    python benchmarks/tune_on_validation.py --dataset synthetic --method fairsin \
+        --grid delta=1,2,4
 """
 from __future__ import annotations
 
@@ -49,7 +52,10 @@ def validation(config_path: Path, overrides: list, seeds: int, data) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--dataset', required=True)
-    parser.add_argument('--root', required=True)
+    parser.add_argument('--root', help='folder of the raw files (not for the synthetic graph)')
+    parser.add_argument('--method', help='tune this method on --grid instead of FairBiNN')
+    parser.add_argument('--grid', action='append', default=[], metavar='KEY=V1,V2',
+                        help='train.KEY values to try with --method (repeatable)')
     parser.add_argument('--seeds', type=int, default=3)
     parser.add_argument('--eta', type=float, nargs='+', default=[1, 10, 100])
     parser.add_argument('--rate', type=float, nargs='+', default=[1e-3, 1e-2])
@@ -57,27 +63,45 @@ def main() -> int:
     parser.add_argument('--set', dest='overrides', action='append', default=[],
                         metavar='KEY=VALUE', help='config overrides for every run (e.g. epochs)')
     args = parser.parse_args()
+    if bool(args.method) != bool(args.grid):
+        parser.error('--method and --grid go together')
+    if args.method:
+        grids = {args.method: (args.method, _grid(args.grid))}
+    else:
+        grids = {update: (method, {'eta': args.eta, rate_key: args.rate})
+                 for update, (method, rate_key) in UPDATES.items()}
     config_path = ROOT / 'configs' / f'{args.dataset}.yaml'
-    data = load_data(load_config(config_path, [f'data.root={args.root}']))
-    base = [f'data.root={args.root}', *args.overrides]
+    base = ([f'data.root={args.root}'] if args.root else []) + args.overrides
+    data = load_data(load_config(config_path, base))
     vanilla = validation(config_path, base + ['train.method=vanilla'], args.seeds, data)
     print(f'vanilla: val {_cells(vanilla)}', flush=True)
-    for update, (method, rate_key) in UPDATES.items():
+    for name, (method, grid) in grids.items():
         results = {}
-        for eta, rate in itertools.product(args.eta, args.rate):
-            overrides = base + [f'train.method={method}', f'train.eta={eta}',
-                                f'train.{rate_key}={rate}']
-            results[(eta, rate)] = validation(config_path, overrides, args.seeds, data)
-            print(f'{update} η={eta:g} {rate_key}={rate:g}: val {_cells(results[(eta, rate)])}',
-                  flush=True)
+        for point in itertools.product(*grid.values()):
+            settings = ', '.join(f'{key}={value:g}' for key, value in zip(grid, point))
+            overrides = base + [f'train.method={method}'] + [
+                f'train.{key}={value:g}' for key, value in zip(grid, point)]
+            results[settings] = validation(config_path, overrides, args.seeds, data)
+            print(f'{name} {settings}: val {_cells(results[settings])}', flush=True)
         eligible = {k: v for k, v in results.items()
                     if v['auc'] >= vanilla['auc'] - args.auc_drop and not v['one_class']}
         if eligible:
-            eta, rate = min(eligible, key=lambda k: eligible[k]['dp'])
-            print(f'chosen for {update}: η={eta:g}, {rate_key}={rate:g}')
+            print(f'chosen for {name}: {min(eligible, key=lambda k: eligible[k]["dp"])}')
         else:
-            print(f'chosen for {update}: none keeps val AUC within {args.auc_drop} of vanilla')
+            print(f'chosen for {name}: none keeps val AUC within {args.auc_drop} of vanilla')
     return 0
+
+
+def _grid(items: list) -> dict:
+    """``['delta=1,2', 'clip=0.1']`` → ``{'delta': [1.0, 2.0], 'clip': [0.1]}``."""
+    grid = {}
+    for item in items:
+        key, _, values = item.partition('=')
+        try:
+            grid[key] = [float(v) for v in values.split(',')]
+        except ValueError:
+            raise SystemExit(f'--grid {item!r}: give KEY=V1,V2 with numbers') from None
+    return grid
 
 
 def _cells(record: dict) -> str:

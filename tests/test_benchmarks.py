@@ -84,6 +84,20 @@ def test_tune_on_validation_reads_validation_only(tmp_path):
     assert lines[2].startswith('chosen for unrolled: ') and 'test' not in proc.stdout.lower()
 
 
+def test_tune_on_validation_tunes_any_method_on_a_grid():
+    command = [sys.executable, str(ROOT / 'benchmarks/tune_on_validation.py'), '--dataset',
+               'synthetic', '--method', 'fairsin', '--grid', 'delta=0.5,2', '--seeds', '1',
+               '--set', 'train.epochs=3', '--set', 'data.synthetic.num_nodes=300']
+    lines = subprocess.run(command, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert [line.split(':')[0] for line in lines] == [
+        'vanilla', 'fairsin delta=0.5', 'fairsin delta=2', 'chosen for fairsin']
+    assert lines[3] in ('chosen for fairsin: delta=0.5', 'chosen for fairsin: delta=2') or \
+        'none keeps' in lines[3]
+    bad = subprocess.run(command[:6] + ['--grid', 'delta=big'], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--grid 'delta=big'" in bad.stderr
+
+
 def test_bound_benchmarks_run():
     small = ['--set', 'data.synthetic.num_nodes=300', '--set', 'train.epochs=3']
     proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks/bound_evidence.py'),
