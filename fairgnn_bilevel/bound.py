@@ -8,11 +8,12 @@ classes, counted over every row seen since the last :meth:`FairnessBound.step` �
 multiplier:
 
 .. math::
-    \lambda \leftarrow \max\Bigl(0,\; \lambda + \rho\,\frac{\Delta - \epsilon}
-    {\max(\epsilon, 0.01)}\Bigr)
+    \lambda \leftarrow \min\Bigl(\lambda_{\max},\; \max\Bigl(0,\; \lambda + \rho\,
+    \frac{\Delta - \epsilon}{\max(\epsilon, 0.01)}\Bigr)\Bigr)
 
 (dual ascent of step ``dual_lr`` :math:`\rho` on the violation relative to the bound, so
-one step size serves every ε; a bound under one point counts as one point).  The multiplier therefore moves on the statistics of a whole epoch, not
+one step size serves every ε; a bound under one point counts as one point; the ceiling
+:math:`\lambda_{\max}` is ``max_multiplier``, none by default).  The multiplier therefore moves on the statistics of a whole epoch, not
 on one mini-batch's noisy gap, and a batch that misses a group adds counts, never NaN.
 With a loss that reduces over processes (``reduce=all_reduce_sum``), the counts are summed
 over processes before the step: every process moves the same multiplier.
@@ -33,7 +34,11 @@ Own loop::
 As the follower's weight (FairBiNN under a bound), set ``follower.eta = bound.weight``
 before each :meth:`~fairgnn_bilevel.followers.Follower.respond`, :meth:`FairnessBound.observe`
 its logits, and :meth:`FairnessBound.step` once per epoch; ``scale`` is then η's scale
-(the weight is ``scale × λ``).
+(the weight is ``scale × λ``), and ``max_multiplier=1`` keeps the weight at most η: the
+unrolled follower's plain gradient step is ``step_size × η × ∇φ``, so a multiplier that kept
+rising while the bound is out of reach would grow the step past the size at which gradient
+descent is stable, and the model collapses (the runner's FairBiNN under a bound does this:
+η is the most fairness pressure the follower takes, and the bound spends only what it needs).
 
 Why cooper: it is a maintained, pure-Python library whose constraint objects keep the
 differentiable violation (the primal Lagrangian's) apart from the strict one (the dual's)
@@ -106,20 +111,27 @@ class FairnessBound:
             starts at ``scale``).
         scale (float): the weight is ``scale × λ`` (default: :obj:`1.0`; the runner passes
             its ``lam`` or ``eta``).
+        max_multiplier (float, optional): a ceiling on :math:`\lambda` (the weight never
+            exceeds ``scale × max_multiplier``); default: none.
     """
 
     def __init__(self, loss: FairnessLoss, max_gap: float, *, dual_lr: float = 0.2,
-                 init: float = 1.0, scale: float = 1.0) -> None:
+                 init: float = 1.0, scale: float = 1.0,
+                 max_multiplier: Optional[float] = None) -> None:
         if not 0.0 <= max_gap <= 1.0:
             raise ValueError(f'max_gap must be a fraction in [0, 1] (0.02 for 2 points), got '
                              f'{max_gap!r}')
         if dual_lr <= 0 or init < 0 or scale <= 0:
             raise ValueError(f'FairnessBound needs dual_lr > 0, init >= 0 and scale > 0, got '
                              f'{dual_lr!r}, {init!r} and {scale!r}')
+        if max_multiplier is not None and not max_multiplier >= init:
+            raise ValueError(f'FairnessBound needs max_multiplier >= init (the multiplier '
+                             f'starts at init), got {max_multiplier!r} and {init!r}')
         if not isinstance(loss, (DemographicParityLoss, EqualOpportunityLoss)):
             raise ValueError(f'{type(loss).__name__} is not a loss of a gap the bound can count '
                              '(ΔDP or ΔEO); use DemographicParityLoss or EqualOpportunityLoss')
         self.loss, self.max_gap, self.scale = loss, float(max_gap), float(scale)
+        self.max_multiplier = None if max_multiplier is None else float(max_multiplier)
         self.criterion = 'eo' if isinstance(loss, EqualOpportunityLoss) else 'dp'
         self.multiplier = cooper.multipliers.DenseMultiplier(
             init=torch.tensor([float(init)]), dtype=torch.float64)
@@ -216,6 +228,9 @@ class FairnessBound:
         state.compute_dual_lagrangian().backward()
         self.dual_optimizer.step()
         self.multiplier.post_step_()  # λ ≥ 0
+        if self.max_multiplier is not None:
+            with torch.no_grad():
+                self.multiplier.weight.clamp_(max=self.max_multiplier)
         self.last_gap = gap
         return gap
 
@@ -231,5 +246,7 @@ class FairnessBound:
 
     def __repr__(self) -> str:
         name = {'dp': 'ΔDP', 'eo': 'ΔEO'}[self.criterion]
+        ceiling = '' if self.max_multiplier is None else \
+            f', max weight={self.scale * self.max_multiplier:g}'
         return (f'FairnessBound({name} ≤ {self.max_gap:g}, {self.loss}, '
-                f'weight={self.weight:g})')
+                f'weight={self.weight:g}{ceiling})')

@@ -83,6 +83,21 @@ def test_the_multiplier_moves_by_the_stated_rule():
     assert zero.weight == pytest.approx(0.1 * 1.0 / VIOLATION_UNIT)
 
 
+def test_the_ceiling_holds_the_multiplier_and_the_rule_moves_it_below():
+    bound = fb.FairnessBound(fb.DemographicParityLoss(), 0.04, dual_lr=0.1, scale=10.0,
+                             max_multiplier=1.5)
+    logits = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    bound.observe(logits, torch.tensor([0, 0, 1, 1]))  # gap 1: the rule says λ = 3.4
+    bound.step()
+    assert bound.weight == pytest.approx(15.0)  # held at the ceiling
+    bound.observe(logits, torch.tensor([0, 1, 0, 1]))  # gap 0: λ falls from the ceiling
+    bound.step()
+    assert bound.weight == pytest.approx(10 * (1.5 + 0.1 * (0.0 - 0.04) / 0.04))
+    assert 'max weight=15' in repr(bound)
+    with pytest.raises(ValueError, match='max_multiplier >= init'):
+        fb.FairnessBound(fb.DemographicParityLoss(), 0.04, init=2.0, max_multiplier=1.0)
+
+
 def test_the_term_is_the_weight_times_the_loss_and_its_gradient():
     logits, sens, _ = _logits(50, 2, seed=3)
     bound = fb.FairnessBound(fb.DemographicParityLoss(), 0.02, init=1.5, scale=4.0)

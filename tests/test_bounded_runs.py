@@ -24,7 +24,8 @@ def _two_class_within(history, gap, bound):
     return [r for r in history if not predicts_one_class(r) and r[gap] <= bound]
 
 
-@pytest.mark.parametrize('method, weight', [('bilevel', {}), ('lagrangian', {'lam': 30.0})])
+@pytest.mark.parametrize('method, weight', [('bilevel', {'eta': 1000.0}),
+                                            ('lagrangian', {'lam': 30.0})])
 def test_a_bounded_fit_returns_the_most_accurate_epoch_within_the_bound(data, method, weight):
     # the weight the multiplier scales: large enough that many epochs sit within the bound
     result = fb.fit(data, method=method, max_dp=0.1, epochs=40, progress=False, **weight)
@@ -57,6 +58,39 @@ def test_the_multiplier_rises_while_the_bound_is_violated(data):
     weights = [s['fairness_weight'] for s in seen]
     assert all(s['train_gap'] > 0 for s in seen) and weights == sorted(weights)
     assert weights[0] > 1.0  # λ starts at lam = 1 and rose
+
+
+@pytest.mark.parametrize('max_dp, moves', [(0.0, 'stays'), (1.0, 'falls')])
+def test_fairbinn_under_a_bound_never_pushes_the_follower_past_eta(data, max_dp, moves):
+    # η is the ceiling: the unrolled follower's plain gradient step grows with its weight
+    from fairgnn_bilevel.engine import resolve_config, train
+    from fairgnn_bilevel.train.strategies import UnrolledBilevel
+    config = resolve_config(None, 'bilevel', train__max_dp=max_dp, eta=50.0, epochs=4)
+    seen, etas = [], []
+    original = UnrolledBilevel.end_epoch
+
+    def spy(self):
+        etas.append(self.follower.eta)  # the weight the epoch's follower steps used
+        seen.append(original(self))
+        return seen[-1]
+    UnrolledBilevel.end_epoch = spy
+    try:
+        with warnings.catch_warnings():  # max_dp=0 is unreachable: asserted elsewhere
+            warnings.simplefilter('ignore', SelectionWarning)
+            train(data, config, progress=False)
+    finally:
+        UnrolledBilevel.end_epoch = original
+    weights = [s['fairness_weight'] for s in seen]
+    if moves == 'stays':  # violated throughout: held at η, never above
+        assert all(s['train_gap'] > 0 for s in seen) and weights == [50.0] * 4
+        assert etas == [50.0] * 4
+    else:  # within the bound throughout: λ falls by the rule, 0.2 × (gap − 1) / 1 each epoch
+        expected, lam = [], 1.0
+        for s in seen:
+            lam = max(0.0, lam + 0.2 * (s['train_gap'] - 1.0))
+            expected.append(50.0 * lam)
+        assert weights == pytest.approx(expected) and weights[-1] < weights[0] < 50.0
+        assert etas == pytest.approx([50.0] + expected[:-1])
 
 
 def test_an_unreachable_bound_is_stated_in_one_line(data):

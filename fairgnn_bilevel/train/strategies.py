@@ -157,12 +157,14 @@ class Strategy:
         return make_fairness_loss(name, reduce=self.reduce, num_groups=num_groups)
 
     def _bound(self, loss: FairnessLoss, max_gap: Optional[float], dual_lr: float,
-               scale: float) -> Optional[FairnessBound]:
+               scale: float, max_multiplier: Optional[float] = None
+               ) -> Optional[FairnessBound]:
         """The bound ``gap ≤ max_gap`` on ``loss``'s criterion whose multiplier scales the
         fairness weight (``None``: no bound, the weight stays ``scale``)."""
         if max_gap is None:
             return None
-        return FairnessBound(loss, max_gap, dual_lr=dual_lr, scale=scale)
+        return FairnessBound(loss, max_gap, dual_lr=dual_lr, scale=scale,
+                             max_multiplier=max_multiplier)
 
     def end_epoch(self) -> Dict[str, float]:
         """Called once after each epoch's steps: a bound's multiplier moves on the epoch's
@@ -250,9 +252,12 @@ class UnrolledBilevel(Strategy):
     gradient steps of size ``follower_step_size`` on :math:`\eta\phi` (``fairness``).
 
     With ``max_gap`` (a bound on the hard gap of ``fairness``), the follower's weight is
-    ``eta`` times a Lagrange multiplier: :class:`~fairgnn_bilevel.bound.FairnessBound`
-    raises it while the epoch's gap exceeds the bound and lowers it while the bound holds
-    (step ``dual_lr``)."""
+    ``eta`` times a Lagrange multiplier in ``[0, 1]``:
+    :class:`~fairgnn_bilevel.bound.FairnessBound` lowers it while the epoch's gap is within
+    the bound and raises it back, up to ``eta``, while the gap exceeds it (step
+    ``dual_lr``).  ``eta`` is the ceiling because the follower's plain gradient step grows
+    with its weight: past the size at which gradient descent on φ is stable, the block
+    diverges and the model collapses to near-constant predictions."""
 
     def __init__(self, model: Module, *, leader_lr: float = DEFAULTS['leader_lr'],
                  follower_step_size: float = DEFAULTS['follower_step_size'],
@@ -276,7 +281,8 @@ class UnrolledBilevel(Strategy):
         follower_parameters(model)  # refuses, naming the model, without a block
         self.follower = follower(model, self._fairness(fairness, num_groups))
         try:
-            self.bound = self._bound(self.follower.loss, max_gap, dual_lr, self.follower.eta)
+            self.bound = self._bound(self.follower.loss, max_gap, dual_lr, self.follower.eta,
+                                     max_multiplier=1.0)
             self.leader_optimizer = _adam(leader_parameters(model), leader_lr, weight_decay)
         except BaseException:  # never leave the block frozen
             self.follower.release()
