@@ -66,8 +66,9 @@ def fit(data: Data, *, method: Optional[str] = None,
             :class:`~fairgnn_bilevel.nn.FairBiNNGNN` built from ``config.model``.
         max_dp, max_eo: a bound on the hard ΔDP (or ΔEO), a fraction: the run trains
             toward it (the fairness weight, η or λ, becomes a Lagrange multiplier that
-            rises while the training gap exceeds the bound; methods ``bilevel`` and
-            ``lagrangian``) and returns the most accurate
+            rises while the training gap exceeds the bound — η never above its configured
+            value — and falls while it holds; methods ``bilevel`` and ``lagrangian``) and
+            returns the most accurate
             validation epoch within it.  When no epoch meets it, the result says so
             (a :class:`SelectionWarning` naming the bound and the closest gap) and holds
             the closest epoch.  ``result.bound`` tells whether it held on validation.

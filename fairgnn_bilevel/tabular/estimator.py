@@ -124,7 +124,8 @@ class FairBiNNClassifier(ClassifierMixin, BaseEstimator):
     max_dp, max_eo : float or None, default=None
         A bound on the hard ΔDP (or ΔEO) of the held-out rows, like fairlearn's
         ``DemographicParity(difference_bound=...)``: the fairness weight becomes a Lagrange
-        multiplier that rises while the training gap exceeds the bound, and the most
+        multiplier that rises while the training gap exceeds the bound (η never above
+        ``eta``) and falls while it holds, and the most
         accurate held-out epoch within it is kept (``bound_`` says whether one was; a
         :class:`~fairgnn_bilevel.SelectionWarning` names the closest gap when none was).
         Methods ``'bilevel'`` and ``'lagrangian'``.
