@@ -1,6 +1,7 @@
 import datetime
 import faulthandler
 import functools
+import gc
 import http.server
 import threading
 import time
@@ -187,6 +188,10 @@ def _in_process_group(rank, fn, world, init_file, deadline_s, *args):
         # fn's objects are freed as it returns, here, while the group still lives: a
         # DistributedDataParallel freed after destroy_process_group can hang in its reducer
         fn(rank, *args)
+        gc.collect()  # cyclic garbage (a DDP's reducer) is freed here too, not after
+        # no rank tears the group down while another still uses it (without this, gloo's
+        # teardown hung once in the floor environment)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
