@@ -300,8 +300,7 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
     tasks += [(_run_paper_section, 'paper', (label, sens_in, row), epochs(row), ())
               for label, sens_in, row in _paper_protocol(dataset)]
     tasks.sort(key=lambda task: -task[3])
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'),
-                             initializer=_leave_interrupts_to_the_parent) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
         futures = {(section, row[0]): pool.submit(
             run, values, [row], *([] if section == 'paper' else section), seeds, out, False, 1,
             overwrite, *extra) for run, section, row, _, extra in tasks}
@@ -326,32 +325,15 @@ def _in_parallel(values: dict, dataset: str, seeds: int, out: Path, jobs: int,
     return results, collect('paper', [label for label, _, _ in _paper_protocol(dataset)])
 
 
-def _leave_interrupts_to_the_parent() -> None:
-    """A worker ignores Ctrl-C, which the terminal sends to every process of the command:
-    the parent ends the workers itself (:func:`_stop`).  A worker interrupted on its own
-    would send its KeyboardInterrupt back as a result at the moment the parent terminates
-    it: a result cut off mid-message, which :func:`_stop` must then clear."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel ``pool``'s queued tasks and end its workers now, their current runs with them."""
     terminate = getattr(pool, 'terminate_workers', None)  # Python 3.14
     if terminate is not None:
         terminate()
         return
-    # a worker would take the next queued task after its run: end them all now
-    processes = list((getattr(pool, '_processes', None) or {}).values())
-    for process in processes:
+    # a worker whose run a Ctrl-C interrupted takes the next queued task: end them all
+    for process in list((getattr(pool, '_processes', None) or {}).values()):
         process.terminate()
-    for process in processes:
-        process.join(timeout=30)
-    # a worker ended while sending its result leaves the pool's manager thread reading the
-    # rest of the message; with the last writer (this process's) closed, that read ends
-    queue = getattr(pool, '_result_queue', None)
-    if queue is not None:
-        queue._writer.close()
     pool.shutdown(cancel_futures=True)  # quick with no worker left
 
 

@@ -178,8 +178,11 @@ def test_ctrl_c_stops_the_parallel_workers_at_once(tmp_path):
                '--jobs', '2', '--no-progress']
     for override in SHORT:
         command += ['--set', override]
+    # its own group, as a terminal's job, with Ctrl-C's default action: a suite started in
+    # the background (``pytest &``) runs with SIGINT ignored, which the command would inherit
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # its own group, as a terminal's job
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not list((tmp_path / 'out').rglob('results.json')) and time.monotonic() < deadline:
