@@ -39,47 +39,46 @@ def test_a_bounded_fit_returns_the_most_accurate_epoch_within_the_bound(data, me
     assert result.selection.startswith('dp_budget')
 
 
-def test_the_multiplier_rises_while_the_bound_is_violated(data):
-    from fairgnn_bilevel.engine import resolve_config, train  # the strategy's own numbers
-    from fairgnn_bilevel.train.strategies import Lagrangian
-    config = resolve_config(None, 'lagrangian', train__max_dp=0.0, epochs=3)
+def _end_epochs(monkeypatch, strategy, data, config, before=None):
+    """Train with ``config`` and return what ``strategy.end_epoch`` returned each epoch (the
+    strategy's own numbers); ``before(strategy)`` runs at each end of epoch first."""
+    from fairgnn_bilevel.engine import train
     seen = []
-    original = Lagrangian.end_epoch
+    original = strategy.end_epoch
 
     def spy(self):
+        if before is not None:
+            before(self)
         seen.append(original(self))
         return seen[-1]
-    Lagrangian.end_epoch = spy
-    try:
-        with pytest.warns(SelectionWarning, match='no epoch met the bound'):
-            train(data, config, progress=False)
-    finally:
-        Lagrangian.end_epoch = original
+    monkeypatch.setattr(strategy, 'end_epoch', spy)
+    train(data, config, progress=False)
+    return seen
+
+
+def test_the_multiplier_rises_while_the_bound_is_violated(data, monkeypatch):
+    from fairgnn_bilevel.engine import resolve_config
+    from fairgnn_bilevel.train.strategies import Lagrangian
+    config = resolve_config(None, 'lagrangian', train__max_dp=0.0, epochs=3)
+    with pytest.warns(SelectionWarning, match='no epoch met the bound'):
+        seen = _end_epochs(monkeypatch, Lagrangian, data, config)
     weights = [s['fairness_weight'] for s in seen]
     assert all(s['train_gap'] > 0 for s in seen) and weights == sorted(weights)
     assert weights[0] > 1.0  # λ starts at lam = 1 and rose
 
 
 @pytest.mark.parametrize('max_dp, moves', [(0.0, 'stays'), (1.0, 'falls')])
-def test_fairbinn_under_a_bound_never_pushes_the_follower_past_eta(data, max_dp, moves):
+def test_fairbinn_under_a_bound_never_pushes_the_follower_past_eta(data, monkeypatch, max_dp,
+                                                                  moves):
     # η is the ceiling: the unrolled follower's plain gradient step grows with its weight
-    from fairgnn_bilevel.engine import resolve_config, train
+    from fairgnn_bilevel.engine import resolve_config
     from fairgnn_bilevel.train.strategies import UnrolledBilevel
     config = resolve_config(None, 'bilevel', train__max_dp=max_dp, eta=50.0, epochs=4)
-    seen, etas = [], []
-    original = UnrolledBilevel.end_epoch
-
-    def spy(self):
-        etas.append(self.follower.eta)  # the weight the epoch's follower steps used
-        seen.append(original(self))
-        return seen[-1]
-    UnrolledBilevel.end_epoch = spy
-    try:
-        with warnings.catch_warnings():  # max_dp=0 is unreachable: asserted elsewhere
-            warnings.simplefilter('ignore', SelectionWarning)
-            train(data, config, progress=False)
-    finally:
-        UnrolledBilevel.end_epoch = original
+    etas = []  # the weight each epoch's follower steps used
+    with warnings.catch_warnings():  # max_dp=0 is unreachable: asserted elsewhere
+        warnings.simplefilter('ignore', SelectionWarning)
+        seen = _end_epochs(monkeypatch, UnrolledBilevel, data, config,
+                           before=lambda strategy: etas.append(strategy.follower.eta))
     weights = [s['fairness_weight'] for s in seen]
     if moves == 'stays':  # violated throughout: held at η, never above
         assert all(s['train_gap'] > 0 for s in seen) and weights == [50.0] * 4
